@@ -1,0 +1,119 @@
+"""The site's catalog. Fields have owners: MoySklad owns name/price/article/barcodes (the name is
+contested: the newer side wins, see services.CONTESTED_FIELDS); the site owns slug, SEO fields
+and images, which no sync ever writes."""
+from decimal import Decimal
+
+from django.db import models
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=255)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    path = models.CharField(max_length=1024, blank=True, help_text="Full folder path, for display and search")
+    archived = models.BooleanField(default=False)
+    # Site-owned
+    slug = models.SlugField(max_length=255, blank=True)
+    seo_title = models.CharField(max_length=255, blank=True)
+    seo_description = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        verbose_name_plural = "categories"
+        ordering = ("path", "name")
+
+    def __str__(self) -> str:
+        return self.path or self.name
+
+
+class Product(models.Model):
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="products")
+    archived = models.BooleanField(default=False, help_text="Archived or deleted upstream: unpublished, never deleted here")
+    vat = models.PositiveSmallIntegerField(null=True, blank=True)
+    # When the name was last edited on the site (admin); MoySklad wins only if its edit is newer.
+    name_edited_at = models.DateTimeField(null=True, blank=True)
+    # Site-owned: sync never writes these.
+    slug = models.SlugField(max_length=255, blank=True)
+    seo_title = models.CharField(max_length=255, blank=True)
+    seo_description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ("name",)
+        indexes = [models.Index(fields=["updated_at", "id"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProductImage(models.Model):
+    """Site-owned images: uploaded or linked by managers, never overwritten by sync."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
+    url = models.URLField(max_length=1024)
+    alt = models.CharField(max_length=255, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ("position", "id")
+
+
+class Offer(models.Model):
+    """A sellable unit: a product without variants, or one variant. Holds the SKU every channel
+    and supplier mapping points at."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="offers")
+    sku = models.CharField(max_length=255, unique=True)
+    name = models.CharField(max_length=512)
+    is_variant = models.BooleanField(default=False)
+    characteristics = models.JSONField(default=dict, blank=True)
+    article = models.CharField(max_length=255, blank=True)
+    code = models.CharField(max_length=255, blank=True)
+    price = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, default="RUB")
+    archived = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ("sku",)
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.name}"
+
+    @property
+    def price_display(self) -> str:
+        return "" if self.price is None else f"{self.price.quantize(Decimal('0.01'))}"
+
+
+class Barcode(models.Model):
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="barcodes")
+    kind = models.CharField(max_length=16, default="ean13")
+    value = models.CharField(max_length=64, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["offer", "value"], name="barcode_unique_per_offer")]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class FieldChange(models.Model):
+    """History of changes to contested fields: who changed what, from what, to what, when."""
+
+    class Source(models.TextChoices):
+        MOYSKLAD = "moysklad", "MoySklad"
+        SITE = "site", "Site"
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="field_changes")
+    field = models.CharField(max_length=64)
+    old_value = models.TextField(blank=True)
+    new_value = models.TextField(blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    accepted = models.BooleanField(default=True, help_text="False: the other side's edit was newer, kept it")
+    changed_at = models.DateTimeField(help_text="When the edit was made on its side")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-recorded_at", "-id")

@@ -1,0 +1,215 @@
+"""The base client owns the hard parts: timeouts, mapping httpx errors and statuses to typed
+errors, capped retries with jittered backoff, rate-limit waits, one log line per response and
+request counters. Channel clients only describe endpoints."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from .errors import (
+    AuthError,
+    NotFoundError,
+    RateLimitedError,
+    RejectedError,
+    UpstreamError,
+    UpstreamUnavailableError,
+)
+from .ratelimit import Limiter
+
+log = logging.getLogger("syncsite.http")
+
+IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
+
+
+@dataclass
+class ClientStats:
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    by_status: dict = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def as_dict(self) -> dict:
+        return {"requests": self.requests, "retries": self.retries, "rate_limited": self.rate_limited,
+                "by_status": dict(self.by_status)}
+
+
+class BaseClient:
+    system = "upstream"
+    #: attempts in all for one call (first try + retries); 429 waits count as attempts too
+    max_attempts = 4
+    #: longest a single back-off may be, seconds (Retry-After above it is capped)
+    max_backoff = 60.0
+    #: a connection is recycled after this many requests (MoySklad asks for at most 100)
+    requests_per_connection = 0
+
+    def __init__(self, base_url: str, *, headers: dict | None = None, auth: httpx.Auth | tuple | None = None,
+                 timeout: float = 30.0, limiter: Limiter | None = None,
+                 transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep):
+        self.base_url = base_url.rstrip("/")
+        self.limiter = limiter
+        self.stats = ClientStats()
+        self._sleep = sleep
+        self._client_kwargs = dict(
+            base_url=self.base_url,
+            headers=headers or {},
+            auth=auth,
+            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            limits=httpx.Limits(max_connections=limiter.parallel if limiter else 10,
+                                max_keepalive_connections=limiter.parallel if limiter else 10,
+                                keepalive_expiry=25.0),
+            transport=transport,
+            follow_redirects=True,
+        )
+        self._http = httpx.Client(**self._client_kwargs)
+        self._pool_lock = threading.Lock()
+        self._in_flight = 0
+        self._since_rotate = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- hooks for channel clients --------------------------------------------------------------
+    def weight_for(self, method: str, url: str) -> int:
+        return 1
+
+    def parse_error_body(self, response: httpx.Response) -> list:
+        try:
+            data = response.json()
+        except Exception:
+            return []
+        if isinstance(data, dict):
+            errors = data.get("errors")
+            if isinstance(errors, list):
+                return errors
+            if "message" in data or "error" in data:
+                return [data]
+        return []
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        value = response.headers.get("Retry-After")
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+    def request_id(self, response: httpx.Response) -> str:
+        return response.headers.get("X-Request-Id", "") or response.headers.get("X-Lognex-Request-Id", "")
+
+    def on_rate_limited(self, error: RateLimitedError) -> None:
+        """Tell every user of the limiter to hold off as long as upstream asked."""
+        if self.limiter is not None and error.retry_after:
+            self.limiter.pause(min(error.retry_after, self.max_backoff))
+
+    # -- the call ----------------------------------------------------------------------------------
+    def request(self, method: str, url: str, *, params: dict | list | None = None, json: Any = None,
+                headers: dict | None = None, retry: bool | None = None) -> httpx.Response:
+        method = method.upper()
+        if retry is None:
+            retry = method in IDEMPOTENT
+        attempts = self.max_attempts if retry else 1
+
+        def _wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+                return 0.0  # the limiter already pauses for the upstream's delay
+            return wait_random_exponential(multiplier=0.5, max=self.max_backoff)(state)
+
+        def _before_sleep(state: RetryCallState) -> None:
+            with self.stats.lock:
+                self.stats.retries += 1
+
+        def _retryable(exc: BaseException) -> bool:
+            if isinstance(exc, RateLimitedError):
+                return True  # a 429 is never a storm: the limiter waits before the next try
+            return isinstance(exc, UpstreamError) and exc.retryable
+
+        retrying = Retrying(stop=stop_after_attempt(attempts), wait=_wait, sleep=self._sleep,
+                            retry=retry_if_exception(_retryable), before_sleep=_before_sleep, reraise=True)
+        return retrying(self._send_once, method, url, params=params, json=json, headers=headers)
+
+    def _client(self) -> httpx.Client:
+        with self._pool_lock:
+            if (self.requests_per_connection and self._since_rotate >= self.requests_per_connection
+                    and self._in_flight == 0):
+                # Recycle connections before upstream's per-connection request cap bites.
+                self._http.close()
+                self._http = httpx.Client(**self._client_kwargs)
+                self._since_rotate = 0
+            self._in_flight += 1
+            self._since_rotate += 1
+            return self._http
+
+    def _release(self) -> None:
+        with self._pool_lock:
+            self._in_flight -= 1
+
+    def _send_once(self, method: str, url: str, *, params=None, json=None, headers=None) -> httpx.Response:
+        weight = self.weight_for(method, url)
+        started = time.monotonic()
+        ctx = self.limiter.slot(weight) if self.limiter else _null_ctx()
+        with ctx:
+            client = self._client()
+            try:
+                response = client.request(method, url, params=params, json=json, headers=headers)
+            except httpx.TimeoutException as exc:
+                raise UpstreamUnavailableError(f"{self.system} {method} {url}: timed out ({exc.__class__.__name__})",
+                                               system=self.system, method=method, url=url) from exc
+            except httpx.TransportError as exc:
+                raise UpstreamUnavailableError(f"{self.system} {method} {url}: {exc.__class__.__name__}: {exc}",
+                                               system=self.system, method=method, url=url) from exc
+            finally:
+                self._release()
+        elapsed_ms = (time.monotonic() - started) * 1000
+        with self.stats.lock:
+            self.stats.requests += 1
+            self.stats.by_status[response.status_code] = self.stats.by_status.get(response.status_code, 0) + 1
+        log.info("%s.http %s %s -> %s %.0fms rid=%s remaining=%s", self.system, method,
+                 response.request.url.path, response.status_code, elapsed_ms, self.request_id(response),
+                 response.headers.get("X-RateLimit-Remaining", "-"))
+        if response.status_code < 400:
+            return response
+        raise self.error_for(response, method, url)
+
+    def error_for(self, response: httpx.Response, method: str, url: str) -> UpstreamError:
+        status = response.status_code
+        kwargs = dict(system=self.system, method=method, url=str(response.request.url), status=status,
+                      request_id=self.request_id(response), body=response.text[:2000],
+                      errors=self.parse_error_body(response))
+        if status in (429, 420):
+            with self.stats.lock:
+                self.stats.rate_limited += 1
+            error = RateLimitedError(retry_after=self.retry_after(response), **kwargs)
+            self.on_rate_limited(error)
+            return error
+        if status in (401, 403):
+            return AuthError(**kwargs)
+        if status == 404:
+            return NotFoundError(**kwargs)
+        if status >= 500:
+            return UpstreamUnavailableError(**kwargs)
+        return RejectedError(**kwargs)
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def get_json(self, url: str, **kwargs) -> Any:
+        return self.request("GET", url, **kwargs).json()
+
+
+class _null_ctx:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -1,0 +1,433 @@
+"""MoySklad → site: catalog (folders, products, variants) and stock. Each page is written in bulk
+(a few statements a page, never a query per row); a record that cannot be mapped is recorded on
+the run and skipped, the rest of the page lands."""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.models import Barcode, Category, FieldChange, Offer, Product
+from catalog.services import contested_resolve
+from integrations.http.errors import MappingError
+from integrations.http.paging import prefetch
+from integrations.models import CategoryBinding, OfferBinding, ProductBinding, System, WarehouseBinding
+from integrations.runs import JobContext
+from stock.models import StockLevel, Warehouse
+from syncsite.bulk import in_chunks, save_all, upsert
+
+from .client import MoySkladClient
+from .constants import CHANGED_SINCE_MAX_HOURS
+from .mapping import (
+    OfferData,
+    ProductData,
+    map_folder,
+    map_product,
+    map_variant,
+    parse_msk,
+    stock_quantity,
+)
+
+log = logging.getLogger("syncsite.moysklad")
+MS = System.MOYSKLAD
+
+
+def _bindings(model, ext_ids, local: str) -> dict[str, tuple[int, object]]:
+    """external id -> (local id, external_updated_at), one query a chunk."""
+    return {
+        ext: (local_id, upd)
+        for ext, local_id, upd in in_chunks(
+            lambda chunk: model.objects.filter(system=MS, external_id__in=chunk).values_list(
+                "external_id", local, "external_updated_at"), ext_ids)
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# Warehouses
+# ------------------------------------------------------------------------------------------------
+def warehouses_import(client: MoySkladClient, ctx: JobContext) -> dict[str, int]:
+    """Stores -> Warehouse; returns {store id: warehouse id} for active stores."""
+    rows = client.stores()
+    bound = _bindings(WarehouseBinding, [r.get("id") for r in rows if r.get("id")], "warehouse_id")
+    now = timezone.now()
+    result: dict[str, int] = {}
+    with transaction.atomic():
+        for row in rows:
+            ext = row.get("id")
+            if not ext or not row.get("name"):
+                ctx.error(ext or "?", "malformed store row")
+                continue
+            code = (row.get("code") or "").strip() or ext[:8]
+            archived = bool(row.get("archived"))
+            if ext in bound:
+                wid = bound[ext][0]
+                Warehouse.objects.filter(pk=wid).update(name=row["name"][:255], archived=archived, updated_at=now)
+            else:
+                if Warehouse.objects.filter(code=code).exists():
+                    code = f"{code}-{ext[:8]}"
+                wid = Warehouse.objects.create(name=row["name"][:255], code=code[:64], archived=archived).pk
+                WarehouseBinding.objects.create(system=MS, external_id=ext, warehouse_id=wid,
+                                                external_code=row.get("externalCode", "")[:255])
+            WarehouseBinding.objects.filter(system=MS, external_id=ext).update(
+                external_updated_at=parse_msk(row.get("updated")), synced_at=now)
+            if not archived:
+                result[ext] = wid
+    ctx.count("warehouses", len(rows))
+    return result
+
+
+# ------------------------------------------------------------------------------------------------
+# Catalog
+# ------------------------------------------------------------------------------------------------
+def catalog_import(ctx: JobContext) -> None:
+    conf_price_type = None
+    with MoySkladClient() as client:
+        conf_price_type = client.conf["PRICE_TYPE"]
+        warehouses_import(client, ctx)
+        folders_import(client, ctx)
+        filters = client.delta_filters(ctx.since)
+        seen_products: set[str] | None = set() if ctx.full else None
+        seen_offers: set[str] | None = set() if ctx.full else None
+
+        total = 0
+        for page in prefetch(client.iter_pages("product", filters=filters, order="updated,asc;id")):
+            if not total:
+                total = page.get("meta", {}).get("size", 0)
+                ctx.set_total(total)
+            products_import_page(page.get("rows", []), ctx, price_type=conf_price_type,
+                                 seen_products=seen_products, seen_offers=seen_offers)
+        vtotal = 0
+        for page in prefetch(client.iter_pages("variant", filters=filters, order="updated,asc;id")):
+            if not vtotal:
+                vtotal = page.get("meta", {}).get("size", 0)
+                ctx.set_total((ctx.total or 0) + vtotal)
+            variants_import_page(page.get("rows", []), ctx, price_type=conf_price_type, seen_offers=seen_offers)
+        ctx.count("requests", client.stats.requests)
+        ctx.count("retries", client.stats.retries)
+        ctx.count("rate_limited", client.stats.rate_limited)
+    if ctx.full:
+        catalog_reconcile(ctx, seen_products or set(), seen_offers or set())
+
+
+def folders_import(client: MoySkladClient, ctx: JobContext) -> None:
+    """Folders are few: read them all every run, create or update, then link parents."""
+    folders = []
+    for row in client.iter_rows("productfolder", filters=["archived=true", "archived=false"]):
+        try:
+            folders.append(map_folder(row))
+        except MappingError as exc:
+            ctx.error(row.get("id", "?") if isinstance(row, dict) else "?", f"folder: {exc}")
+    bound = _bindings(CategoryBinding, [f.external_id for f in folders], "category_id")
+    existing = Category.objects.in_bulk([b[0] for b in bound.values()])
+    now = timezone.now()
+    with transaction.atomic():
+        objs: list[Category] = []
+        for f in folders:
+            cat = existing.get(bound[f.external_id][0]) if f.external_id in bound else None
+            cat = cat or Category()
+            cat.name, cat.path, cat.archived, cat.updated_at = f.name, f.path, f.archived, now
+            objs.append(cat)
+        save_all(Category, objs, fields=["name", "path", "archived", "updated_at"])
+        ids = {f.external_id: c.pk for f, c in zip(folders, objs)}
+        upsert(CategoryBinding, [CategoryBinding(system=MS, external_id=f.external_id, category_id=ids[f.external_id],
+                                                 external_updated_at=f.updated, synced_at=now) for f in folders],
+               unique_fields=["system", "external_id"], update_fields=["external_updated_at", "synced_at"])
+        parents = []
+        for f, cat in zip(folders, objs):
+            parent_id = ids.get(f.parent_external_id) if f.parent_external_id else None
+            if cat.parent_id != parent_id:
+                cat.parent_id = parent_id
+                parents.append(cat)
+        if parents:
+            Category.objects.bulk_update(parents, ["parent"], batch_size=500)
+    ctx.count("folders", len(folders))
+
+
+def _latest_by_id(items: list, key=lambda x: x.external_id) -> list:
+    """A page may carry one record twice (offset paging on moving data): keep the newest."""
+    best: dict[str, object] = {}
+    for item in items:
+        k = key(item)
+        if k not in best or (item.updated or timezone.now()) >= (best[k].updated or timezone.now()):
+            best[k] = item
+    return list(best.values())
+
+
+def products_import_page(rows: list[dict], ctx: JobContext, *, price_type: str = "",
+                         seen_products: set | None = None, seen_offers: set | None = None) -> None:
+    mapped: list[ProductData] = []
+    for row in rows:
+        try:
+            mapped.append(map_product(row, price_type=price_type))
+        except MappingError as exc:
+            ref = row.get("id", "?") if isinstance(row, dict) else "?"
+            ctx.error(ref, f"product {ref}: {exc}")
+            if seen_products is not None and isinstance(row, dict) and row.get("id"):
+                seen_products.add(row["id"])  # present upstream: never archive it for this
+                seen_offers.add(row["id"])
+    mapped = _latest_by_id(mapped)
+    if seen_products is not None:
+        seen_products.update(p.external_id for p in mapped)
+        seen_offers.update(p.external_id for p in mapped if p.offer)
+    bound = _bindings(ProductBinding, [p.external_id for p in mapped], "product_id")
+    todo = [p for p in mapped if not _up_to_date(bound.get(p.external_id), p.updated)]
+    ctx.count("up_to_date", len(mapped) - len(todo))
+    folder_ids = {ext: v[0] for ext, v in _bindings(
+        CategoryBinding, {p.folder_external_id for p in todo if p.folder_external_id}, "category_id").items()}
+    offers_in = [p.offer for p in todo if p.offer]
+    offer_ok = _check_skus(offers_in, ctx)
+    # A product whose only offer is rejected (duplicate SKU) is skipped whole: nothing half-lands.
+    todo = [p for p in todo if p.offer is None or p.offer.external_id in offer_ok]
+    existing = Product.objects.in_bulk([bound[p.external_id][0] for p in todo if p.external_id in bound])
+    now = timezone.now()
+    products: list[Product] = []
+    history: list[FieldChange] = []
+    for p in todo:
+        prod = existing.get(bound[p.external_id][0]) if p.external_id in bound else None
+        prod = prod or Product()
+        for field in ("name", "description"):
+            change = contested_resolve(product=prod, field=field, upstream_value=getattr(p, field),
+                                       upstream_changed_at=p.updated)
+            if change:
+                history.append(change)
+        if p.folder_external_id and p.folder_external_id not in folder_ids:
+            ctx.error(p.external_id, f"product {p.external_id}: unknown folder {p.folder_external_id}; kept without category")
+        prod.category_id = folder_ids.get(p.folder_external_id) if p.folder_external_id else None
+        prod.archived, prod.vat, prod.updated_at = p.archived, p.vat, now
+        products.append(prod)
+    new_count = sum(1 for x in products if x.pk is None)
+    with transaction.atomic():
+        save_all(Product, products, fields=["name", "description", "category", "archived", "vat", "updated_at"])
+        upsert(ProductBinding, [ProductBinding(system=MS, external_id=p.external_id, product_id=prod.pk,
+                                               external_code=p.external_code, external_updated_at=p.updated,
+                                               synced_at=now) for p, prod in zip(todo, products)],
+               unique_fields=["system", "external_id"],
+               update_fields=["external_code", "external_updated_at", "synced_at"])
+        if history:
+            FieldChange.objects.bulk_create(history, batch_size=500)
+        product_ids = {p.external_id: prod.pk for p, prod in zip(todo, products)}
+        _save_offers([p.offer for p in todo if p.offer], product_ids, now)
+        # A product that gained variants sells through them: retire its own offer.
+        with_variants = [product_ids[p.external_id] for p in todo if p.has_variants]
+        if with_variants:
+            Offer.objects.filter(product_id__in=with_variants, is_variant=False, archived=False).update(
+                archived=True, updated_at=now)
+    ctx.count("products_created", new_count)
+    ctx.count("products_updated", len(products) - new_count)
+    ctx.advance(len(rows))
+
+
+def variants_import_page(rows: list[dict], ctx: JobContext, *, price_type: str = "",
+                         seen_offers: set | None = None) -> None:
+    mapped: list[OfferData] = []
+    for row in rows:
+        try:
+            mapped.append(map_variant(row, price_type=price_type))
+        except MappingError as exc:
+            ref = row.get("id", "?") if isinstance(row, dict) else "?"
+            ctx.error(ref, f"variant {ref}: {exc}")
+            if seen_offers is not None and isinstance(row, dict) and row.get("id"):
+                seen_offers.add(row["id"])
+    mapped = _latest_by_id(mapped)
+    if seen_offers is not None:
+        seen_offers.update(v.external_id for v in mapped)
+    bound = _bindings(OfferBinding, [v.external_id for v in mapped], "offer_id")
+    todo = [v for v in mapped if not _up_to_date(bound.get(v.external_id), v.updated)]
+    ctx.count("up_to_date", len(mapped) - len(todo))
+    parents = {ext: v[0] for ext, v in _bindings(
+        ProductBinding, {v.product_external_id for v in todo}, "product_id").items()}
+    ready = []
+    for v in todo:
+        if v.product_external_id in parents:
+            ready.append(v)
+        else:
+            ctx.error(v.external_id, f"variant {v.external_id}: product {v.product_external_id} not imported (skipped)")
+    ok = _check_skus(ready, ctx)
+    ready = [v for v in ready if v.external_id in ok]
+    now = timezone.now()
+    with transaction.atomic():
+        created = _save_offers(ready, parents, now)
+    ctx.count("variants_created", created)
+    ctx.count("variants_updated", len(ready) - created)
+    ctx.advance(len(rows))
+
+
+def _up_to_date(binding: tuple | None, updated) -> bool:
+    return bool(binding and binding[1] and updated and binding[1] >= updated)
+
+
+def _check_skus(offers: list[OfferData], ctx: JobContext) -> set[str]:
+    """Return the external ids whose SKU is free or already theirs; record the rest as errors."""
+    ok: set[str] = set()
+    by_sku: dict[str, list[OfferData]] = defaultdict(list)
+    for o in offers:
+        by_sku[o.sku].append(o)
+    owners = {
+        sku: ext for sku, ext in in_chunks(
+            lambda chunk: OfferBinding.objects.filter(system=MS, offer__sku__in=chunk).values_list(
+                "offer__sku", "external_id"), list(by_sku))
+    }
+    unbound_skus = set(in_chunks(
+        lambda chunk: Offer.objects.filter(sku__in=chunk).exclude(bindings__system=MS).values_list("sku", flat=True),
+        list(by_sku)))
+    for sku, group in by_sku.items():
+        owner = owners.get(sku)
+        for i, o in enumerate(group):
+            if sku in unbound_skus:
+                ctx.error(o.external_id, f"duplicate SKU {sku!r}: a site offer not linked to MoySklad has it")
+            elif owner and owner != o.external_id:
+                ctx.error(o.external_id, f"duplicate SKU {sku!r}: already used by MoySklad item {owner}")
+            elif not owner and i > 0:
+                ctx.error(o.external_id, f"duplicate SKU {sku!r}: also on {group[0].external_id} in this page")
+            else:
+                ok.add(o.external_id)
+    return ok
+
+
+def _save_offers(offers: list[OfferData], product_ids: dict[str, int], now) -> int:
+    """Upsert offers, their bindings and barcodes. Returns how many were created."""
+    if not offers:
+        return 0
+    bound = _bindings(OfferBinding, [o.external_id for o in offers], "offer_id")
+    existing = Offer.objects.in_bulk([bound[o.external_id][0] for o in offers if o.external_id in bound])
+    objs = []
+    for o in offers:
+        offer = existing.get(bound[o.external_id][0]) if o.external_id in bound else None
+        offer = offer or Offer()
+        offer.product_id = product_ids[o.product_external_id]
+        offer.sku, offer.name, offer.price, offer.article, offer.code = o.sku, o.name[:512], o.price, o.article, o.code
+        offer.is_variant = o.kind == "variant"
+        offer.characteristics, offer.archived, offer.updated_at = o.characteristics, o.archived, now
+        objs.append(offer)
+    created = sum(1 for x in objs if x.pk is None)
+    save_all(Offer, objs, fields=["product", "sku", "name", "price", "article", "code", "is_variant",
+                                  "characteristics", "archived", "updated_at"])
+    upsert(OfferBinding, [OfferBinding(system=MS, external_id=o.external_id, offer_id=obj.pk, kind=o.kind,
+                                       external_code=o.sku, external_updated_at=o.updated, synced_at=now)
+                          for o, obj in zip(offers, objs)],
+           unique_fields=["system", "external_id"], update_fields=["external_code", "external_updated_at", "synced_at", "kind"])
+    # Barcodes: MoySklad sends the full list; replace ours for these offers.
+    ids = [obj.pk for obj in objs]
+    Barcode.objects.filter(offer_id__in=ids).delete()
+    Barcode.objects.bulk_create(
+        [Barcode(offer_id=obj.pk, kind=kind, value=value)
+         for o, obj in zip(offers, objs) for kind, value in dict.fromkeys(o.barcodes)],
+        batch_size=1000, ignore_conflicts=True)
+    return created
+
+
+def catalog_reconcile(ctx: JobContext, seen_products: set[str], seen_offers: set[str]) -> None:
+    """After a complete full read: whatever we hold bound to MoySklad but it no longer lists was
+    deleted upstream. Unpublish (archive) it; never delete."""
+    now = timezone.now()
+    gone_products = [pid for ext, pid in ProductBinding.objects.filter(system=MS).values_list("external_id", "product_id")
+                     if ext not in seen_products]
+    gone_offers = [oid for ext, oid in OfferBinding.objects.filter(system=MS).values_list("external_id", "offer_id")
+                   if ext not in seen_offers]
+    with transaction.atomic():
+        n1 = sum(Product.objects.filter(pk__in=chunk, archived=False).update(archived=True, updated_at=now)
+                 for chunk in _chunks(gone_products))
+        n2 = sum(Offer.objects.filter(pk__in=chunk, archived=False).update(archived=True, updated_at=now)
+                 for chunk in _chunks(gone_offers))
+    ctx.count("deleted_upstream_products", n1)
+    ctx.count("deleted_upstream_offers", n2)
+
+
+def _chunks(seq, size=500):
+    for i in range(0, len(seq), size):
+        yield seq[i:i + size]
+
+
+# ------------------------------------------------------------------------------------------------
+# Stock
+# ------------------------------------------------------------------------------------------------
+def stock_import(ctx: JobContext) -> None:
+    with MoySkladClient() as client:
+        stores = warehouses_import(client, ctx)
+        since = ctx.since
+        horizon = timezone.now() - timedelta(hours=CHANGED_SINCE_MAX_HOURS) + timedelta(minutes=5)
+        full = ctx.full or since is None or since < horizon
+        ctx.count("full_read", int(full))
+        if full:
+            offers = dict(OfferBinding.objects.filter(system=MS).values_list("external_id", "offer_id"))
+            ctx.set_total(len(stores))
+            for store_ext, warehouse_id in stores.items():
+                stock = client.stock_bystore_current("stock", store_id=store_ext)
+                reserve = client.stock_bystore_current("reserve", store_id=store_ext)
+                levels = _levels(stock, reserve, ctx)
+                _apply_levels(levels.get(store_ext, {}), {store_ext: warehouse_id}, offers, ctx, zero_missing=True)
+                ctx.advance()
+        else:
+            stock = client.stock_bystore_current("stock", changed_since=since)
+            reserve = client.stock_bystore_current("reserve", changed_since=since)
+            levels = _levels(stock, reserve, ctx)
+            ids = {a for per_store in levels.values() for a in per_store}
+            offers = dict(in_chunks(lambda c: OfferBinding.objects.filter(system=MS, external_id__in=c).values_list(
+                "external_id", "offer_id"), list(ids)))
+            ctx.set_total(len(ids))
+            for store_ext, per_item in levels.items():
+                if store_ext in stores:
+                    _apply_levels(per_item, {store_ext: stores[store_ext]}, offers, ctx, zero_missing=False)
+            ctx.advance(len(ids))
+        ctx.count("requests", client.stats.requests)
+
+
+def _levels(stock_rows: list, reserve_rows: list, ctx: JobContext) -> dict[str, dict[str, list[Decimal]]]:
+    """{store id: {assortment id: [stock, reserve]}} from the two report calls."""
+    out: dict[str, dict[str, list[Decimal]]] = defaultdict(dict)
+    for rows, key, idx in ((stock_rows, "stock", 0), (reserve_rows, "reserve", 1)):
+        if not isinstance(rows, list):
+            raise MappingError(f"stock report ({key}) is not a list")
+        for row in rows:
+            try:
+                store, item = row.get("storeId"), row["assortmentId"]
+                qty = stock_quantity(row, key)
+            except (KeyError, AttributeError, TypeError, MappingError) as exc:
+                ctx.error(str(row)[:80], f"stock row: {exc}")
+                continue
+            if store is None:
+                ctx.count("reserve_without_store")
+                continue
+            out[store].setdefault(item, [Decimal(0), Decimal(0)])[idx] = qty
+    return out
+
+
+def _apply_levels(per_item: dict[str, list[Decimal]], store_map: dict[str, int], offers: dict[str, int],
+                  ctx: JobContext, *, zero_missing: bool) -> None:
+    (store_ext, warehouse_id), = store_map.items()
+    now = timezone.now()
+    wanted: dict[int, tuple[Decimal, Decimal]] = {}
+    unknown = 0
+    for item, (stock, reserve) in per_item.items():
+        offer_id = offers.get(item)
+        if offer_id is None:
+            unknown += 1
+            continue
+        wanted[offer_id] = (stock, reserve)
+    if unknown:
+        ctx.count("unknown_items", unknown)
+    if zero_missing:
+        current = {o: (s, r) for o, s, r in StockLevel.objects.filter(warehouse_id=warehouse_id).values_list(
+            "offer_id", "stock", "reserve")}
+        for offer_id, (s, r) in current.items():
+            if offer_id not in wanted and (s or r):
+                wanted[offer_id] = (Decimal(0), Decimal(0))  # absent from the report: no stock
+    else:
+        current = {o: (s, r) for o, s, r in in_chunks(lambda c: StockLevel.objects.filter(
+            warehouse_id=warehouse_id, offer_id__in=c).values_list("offer_id", "stock", "reserve"), list(wanted))}
+    changed = []
+    for offer_id, (stock, reserve) in wanted.items():
+        if current.get(offer_id) == (stock, reserve):
+            continue
+        available = max(stock - reserve, Decimal(0))
+        changed.append(StockLevel(offer_id=offer_id, warehouse_id=warehouse_id, stock=stock, reserve=reserve,
+                                  available=available, source="moysklad", checked_at=now, updated_at=now))
+    with transaction.atomic():
+        upsert(StockLevel, changed, unique_fields=["offer", "warehouse"],
+               update_fields=["stock", "reserve", "available", "source", "checked_at", "updated_at"])
+    ctx.count("stock_changed", len(changed))
+    ctx.count("stock_rows", len(wanted))

@@ -1,0 +1,163 @@
+"""Running a job: not-configured check, lease lock, JobRun bookkeeping, cursor, progress.
+
+`run_job` is what the Celery task, `manage.py sync JOB` and the admin's "sync now" all end in,
+so a job behaves the same however it was started."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .http.errors import NotConfigured
+from .models import JobRun, JobState
+
+log = logging.getLogger("syncsite.jobs")
+
+LEASE = timedelta(minutes=10)
+MAX_STORED_ERRORS = 200
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    func: Callable[["JobContext"], None]
+    configured: Callable[[], bool]
+    description: str
+    overlap: timedelta = timedelta(seconds=120)
+    queue: str = "celery"
+
+
+class JobContext:
+    """What a job function gets: its window, counters, error recording and progress reporting."""
+
+    def __init__(self, *, spec: JobSpec, run: JobRun, since: datetime | None, owner: str,
+                 progress: Callable[[int, int | None, dict], None] | None = None):
+        self.spec, self.run, self.since, self.owner = spec, run, since, owner
+        self.full = run.full
+        self.started_at = run.started_at
+        self.counts: dict[str, int] = {}
+        self.errors: list[dict] = []
+        self.error_count = 0
+        self.done = 0
+        self.total: int | None = None
+        self._progress_cb = progress
+        self._last_flush = 0.0
+        self._lock = threading.Lock()
+
+    def count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[key] = self.counts.get(key, 0) + n
+
+    def error(self, ref: str, message: str) -> None:
+        """A per-record data problem: counted and stored on the run, never raised."""
+        with self._lock:
+            self.error_count += 1
+            if len(self.errors) < MAX_STORED_ERRORS:
+                self.errors.append({"ref": str(ref)[:200], "error": str(message)[:500]})
+        log.warning("%s.record-error ref=%s %s", self.spec.name, ref, message)
+
+    def set_total(self, total: int | None) -> None:
+        self.total = total
+        self._report(force=True)
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        self._report()
+
+    def _report(self, force: bool = False) -> None:
+        if self._progress_cb:
+            self._progress_cb(self.done, self.total, self.counts)
+        now = time.monotonic()
+        if force or now - self._last_flush > 2.0:
+            self._last_flush = now
+            self.flush()
+
+    def flush(self) -> None:
+        """Write progress to the run row (the admin reads it) and renew the lock's lease."""
+        now = timezone.now()
+        JobRun.objects.filter(pk=self.run.pk).update(
+            counts=dict(self.counts), progress_done=self.done, progress_total=self.total,
+            errors=list(self.errors), error_count=self.error_count, heartbeat_at=now)
+        JobState.objects.filter(job=self.spec.name, locked_by=self.owner).update(locked_until=now + LEASE)
+
+
+class JobLocked(Exception):
+    pass
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def acquire_lock(job: str, owner: str) -> bool:
+    """Atomic conditional UPDATE: takes the lock only if free or its lease ran out."""
+    JobState.objects.get_or_create(job=job)
+    now = timezone.now()
+    with transaction.atomic():
+        taken = JobState.objects.filter(job=job).filter(
+            Q(locked_by="") | Q(locked_until__lt=now) | Q(locked_by=owner)
+        ).update(locked_by=owner, locked_until=now + LEASE)
+    return taken == 1
+
+
+def release_lock(job: str, owner: str) -> None:
+    JobState.objects.filter(job=job, locked_by=owner).update(locked_by="", locked_until=None)
+
+
+def run_job(spec: JobSpec, *, full: bool = False, trigger: str = "beat",
+            progress: Callable[[int, int | None, dict], None] | None = None) -> JobRun:
+    started = timezone.now()
+    if not spec.configured():
+        return JobRun.objects.create(job=spec.name, full=full, trigger=trigger, started_at=started,
+                                     finished_at=started, status=JobRun.Status.NOT_CONFIGURED,
+                                     message="not configured: no credentials for this system")
+    owner = _owner()
+    if not acquire_lock(spec.name, owner):
+        return JobRun.objects.create(job=spec.name, full=full, trigger=trigger, started_at=started,
+                                     finished_at=started, status=JobRun.Status.SKIPPED,
+                                     message="another run of this job holds the lock")
+    state = JobState.objects.get(job=spec.name)
+    since = None if (full or state.cursor is None) else state.cursor - spec.overlap
+    run = JobRun.objects.create(job=spec.name, full=full, trigger=trigger, started_at=started,
+                                heartbeat_at=started, window_from=since)
+    ctx = JobContext(spec=spec, run=run, since=since, owner=owner, progress=progress)
+    try:
+        spec.func(ctx)
+    except NotConfigured as exc:
+        _finish(ctx, JobRun.Status.NOT_CONFIGURED, str(exc))
+        return run
+    except BaseException as exc:
+        _finish(ctx, JobRun.Status.FAILED, f"{exc.__class__.__name__}: {exc}")
+        log.exception("%s.failed", spec.name)
+        raise
+    else:
+        summary = f"{ctx.error_count} record errors" if ctx.error_count else "ok"
+        _finish(ctx, JobRun.Status.SUCCESS, summary, move_cursor=True)
+        return run
+    finally:
+        release_lock(spec.name, owner)
+
+
+def _finish(ctx: JobContext, status: str, message: str, move_cursor: bool = False) -> None:
+    run = ctx.run
+    run.status, run.message, run.finished_at = status, message[:4000], timezone.now()
+    run.counts, run.errors, run.error_count = dict(ctx.counts), list(ctx.errors), ctx.error_count
+    run.progress_done, run.progress_total = ctx.done, ctx.total
+    run.save()
+    updates = {"last_run": run}
+    if move_cursor:
+        # The next delta starts where this run started (minus the overlap): anything that changed
+        # while we were paging is read again, never missed.
+        updates["cursor"] = run.started_at
+        if run.full:
+            updates["full_cursor"] = run.started_at
+    JobState.objects.filter(job=ctx.spec.name).update(**updates)

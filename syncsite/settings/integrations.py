@@ -1,0 +1,58 @@
+"""One block per upstream system. A system with no credentials is off ("not configured")."""
+from syncsite.env import env
+
+MOYSKLAD = {
+    "BASE_URL": env.str("MOYSKLAD_BASE_URL", default="https://api.moysklad.ru/api/remap/1.2").rstrip("/"),
+    "TOKEN": env.str("MOYSKLAD_TOKEN", default=""),
+    "LOGIN": env.str("MOYSKLAD_LOGIN", default=""),
+    "PASSWORD": env.str("MOYSKLAD_PASSWORD", default=""),
+    "ORGANIZATION_ID": env.str("MOYSKLAD_ORGANIZATION_ID", default=""),
+    "STORE_ID": env.str("MOYSKLAD_STORE_ID", default=""),
+    "PRICE_TYPE": env.str("MOYSKLAD_PRICE_TYPE", default=""),
+    "WEBHOOK_TOKEN": env.str("MOYSKLAD_WEBHOOK_TOKEN", default=""),
+    # Weighted budget: 45 units per 3 s; a request costs REQUEST_WEIGHT units (user token: 4
+    # from 1 Dec 2026; a published solution token: 1). Stock/all and stock/bystore cost 5.
+    "BUDGET_UNITS": env.int("MOYSKLAD_BUDGET_UNITS", default=45),
+    "BUDGET_WINDOW": env.float("MOYSKLAD_BUDGET_WINDOW", default=3.0),
+    "REQUEST_WEIGHT": env.int("MOYSKLAD_REQUEST_WEIGHT", default=4),
+    "MAX_PARALLEL": env.int("MOYSKLAD_MAX_PARALLEL", default=5),
+    "TIMEOUT": env.float("MOYSKLAD_TIMEOUT", default=60.0),
+    # Delta windows re-read this many seconds before the last successful run.
+    "OVERLAP_SECONDS": env.int("MOYSKLAD_OVERLAP_SECONDS", default=120),
+    "PAGE_SIZE": env.int("MOYSKLAD_PAGE_SIZE", default=1000),
+}
+
+OZON = {
+    "BASE_URL": env.str("OZON_BASE_URL", default="https://api-seller.ozon.ru").rstrip("/"),
+    "CLIENT_ID": env.str("OZON_CLIENT_ID", default=""),
+    "API_KEY": env.str("OZON_API_KEY", default=""),
+    "WAREHOUSE_ID": env.str("OZON_WAREHOUSE_ID", default=""),
+}
+
+WILDBERRIES = {
+    "BASE_URL": env.str("WB_BASE_URL", default="https://marketplace-api.wildberries.ru").rstrip("/"),
+    "CONTENT_URL": env.str("WB_CONTENT_URL", default="https://content-api.wildberries.ru").rstrip("/"),
+    "TOKEN": env.str("WB_TOKEN", default=""),
+    "WAREHOUSE_ID": env.str("WB_WAREHOUSE_ID", default=""),
+}
+
+YANDEX_MARKET = {
+    "BASE_URL": env.str("YM_BASE_URL", default="https://api.partner.market.yandex.ru").rstrip("/"),
+    "API_KEY": env.str("YM_API_KEY", default=""),
+    "BUSINESS_ID": env.str("YM_BUSINESS_ID", default=""),
+    "CAMPAIGN_ID": env.str("YM_CAMPAIGN_ID", default=""),
+    "WAREHOUSE_ID": env.str("YM_WAREHOUSE_ID", default=""),
+}
+
+ONEC = {
+    "BASE_URL": env.str("ONEC_BASE_URL", default="").rstrip("/"),
+    "USER": env.str("ONEC_USER", default=""),
+    "PASSWORD": env.str("ONEC_PASSWORD", default=""),
+    "WEBHOOK_TOKEN": env.str("ONEC_WEBHOOK_TOKEN", default=""),
+}
+
+TELEGRAM = {
+    "API_URL": env.str("TELEGRAM_API_URL", default="https://api.telegram.org").rstrip("/"),
+    "BOT_TOKEN": env.str("TELEGRAM_BOT_TOKEN", default=""),
+    "CHAT_ID": env.str("TELEGRAM_CHAT_ID", default=""),
+}
