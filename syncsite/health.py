@@ -19,7 +19,7 @@ def _broker() -> str:
 
     try:
         with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=1)
+            conn.ensure_connection(max_retries=0, timeout=1)
         return "ok"
     except Exception as exc:
         return f"down: {exc.__class__.__name__}"

@@ -1,6 +1,7 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path, re_path
 
+from .api import api_urls, endpoint_not_found
 from .health import health
 
 admin.site.site_header = "SyncSite"
@@ -10,4 +11,8 @@ admin.site.index_title = "Catalog, stock, orders and sync health"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
+    path("webhooks/moysklad/", include("integrations.moysklad.urls")),
+    path("api/v1/", api_urls()),
+    # After the API: any other /api/v1/ path is a JSON 404, like every API error.
+    re_path(r"^api/v1/(?P<rest>.*)$", endpoint_not_found),
 ]

@@ -1,0 +1,158 @@
+"""Catalog reads. The storefront feed lives here: one product per sellable Offer, keyed by SKU.
+
+A product's `updated_at` in the feed is the newest of the offer's, its product's and its stock
+levels' `updated_at`, so a storefront polling `updated_since` sees a stock change as well as a
+price or name change. That value is computed in SQL (`feed_updated_at`) rather than stored,
+because the sync writes offers, products and stock in bulk (`UPDATE`/upserts that bypass model
+hooks) and a denormalised column could silently drift.
+
+Every list query costs a constant number of statements: one for the page (offer + product via a
+join, the stock timestamp as a correlated MAX subquery) and one prefetch for the stock levels
+with their warehouses.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import DateTimeField, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Greatest
+
+from stock.models import StockLevel
+
+from .models import Offer
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class WarehouseStock:
+    code: str
+    name: str
+    available: Decimal
+
+
+@dataclass(frozen=True)
+class StorefrontProduct:
+    """What the storefront sees of one sellable offer (domain values; the API formats them)."""
+
+    offer_id: int
+    sku: str
+    name: str
+    price: Decimal | None
+    currency: str
+    available: Decimal
+    warehouses: tuple[WarehouseStock, ...]
+    archived: bool
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class FeedPosition:
+    """Where a page ended: the (updated_at, offer id) the next page starts after."""
+
+    updated_at: datetime
+    offer_id: int
+
+
+@dataclass(frozen=True)
+class StorefrontPage:
+    items: list[StorefrontProduct]
+    next: FeedPosition | None  # None: this was the last page
+
+
+def _feed_queryset() -> QuerySet[Offer]:
+    """Offers annotated with `feed_updated_at`, with what the representation needs pre-loaded."""
+    newest_stock = Subquery(
+        StockLevel.objects.filter(offer=OuterRef("pk"))
+        .order_by()
+        .values("offer")
+        .annotate(newest=Max("updated_at"))
+        .values("newest"),
+        output_field=DateTimeField(),
+    )
+    # Coalesce: SQLite's MAX(a, b, NULL) is NULL (PostgreSQL's GREATEST skips NULLs); an offer
+    # without stock rows must still get a timestamp on both.
+    feed_updated_at = Greatest(
+        F("updated_at"), F("product__updated_at"), Coalesce(newest_stock, F("updated_at")),
+        output_field=DateTimeField(),
+    )
+    active_levels = (
+        StockLevel.objects.filter(warehouse__archived=False)
+        .select_related("warehouse")
+        .only("offer", "available", "warehouse__code", "warehouse__name")
+        .order_by("warehouse__name", "warehouse__code")
+    )
+    return (
+        Offer.objects.select_related("product")
+        .only("sku", "name", "is_variant", "price", "currency", "archived", "updated_at",
+              "product__name", "product__archived", "product__updated_at")
+        .annotate(feed_updated_at=feed_updated_at)
+        .prefetch_related(Prefetch("stock_levels", queryset=active_levels, to_attr="active_levels"))
+    )
+
+
+def _changed_since(moment: datetime) -> Q:
+    """`feed_updated_at >= moment`, spelled so each part can use its own index: the newest of three
+    timestamps is at least `moment` exactly when one of them is (the offer, its product, or any
+    of its stock rows). The database can test this before computing the annotation."""
+    return (
+        Q(updated_at__gte=moment)
+        | Q(product__updated_at__gte=moment)
+        | Q(pk__in=StockLevel.objects.filter(updated_at__gte=moment).values("offer_id"))
+    )
+
+
+def _to_storefront(offer: Offer) -> StorefrontProduct:
+    levels = [
+        WarehouseStock(code=level.warehouse.code, name=level.warehouse.name,
+                       available=max(level.available, ZERO))
+        for level in offer.active_levels  # type: ignore[attr-defined]  (prefetch to_attr)
+    ]
+    # A product without variants sells as its single offer: show the product's name, because that
+    # is the contested field a manager may have edited on the site (the offer copy is MoySklad's).
+    # A variant's own name carries its characteristics ("Shirt (red, XL)"), so it is kept.
+    name = offer.name if offer.is_variant else offer.product.name
+    return StorefrontProduct(
+        offer_id=offer.pk,
+        sku=offer.sku,
+        name=name,
+        price=offer.price,
+        currency=offer.currency,
+        available=sum((w.available for w in levels), ZERO),
+        warehouses=tuple(levels),
+        archived=offer.archived or offer.product.archived,
+        updated_at=offer.feed_updated_at,  # type: ignore[attr-defined]  (annotation)
+    )
+
+
+def storefront_product_list(*, updated_since: datetime | None = None, after: FeedPosition | None = None,
+                            limit: int = DEFAULT_PAGE_SIZE) -> StorefrontPage:
+    """One page of the feed in (updated_at, offer id) order, archived offers included.
+
+    Keyset paging: the next page starts strictly after `after`, so rows are neither skipped nor
+    repeated while the catalog is still; an offer that changes mid-walk moves to the end and is
+    served again there (which is what a delta consumer wants). Two statements whatever `limit`.
+    """
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    qs = _feed_queryset()
+    lower = max((m for m in (updated_since, after.updated_at if after else None) if m is not None), default=None)
+    if lower is not None:
+        qs = qs.filter(_changed_since(lower))
+    if after is not None:
+        qs = qs.filter(Q(feed_updated_at__gt=after.updated_at)
+                       | Q(feed_updated_at=after.updated_at, pk__gt=after.offer_id))
+    rows = list(qs.order_by("feed_updated_at", "pk")[: limit + 1])
+    items = [_to_storefront(offer) for offer in rows[:limit]]
+    last = items[-1] if len(rows) > limit else None
+    return StorefrontPage(items=items, next=FeedPosition(last.updated_at, last.offer_id) if last else None)
+
+
+def storefront_product_get(*, sku: str) -> StorefrontProduct | None:
+    """The feed entry for one SKU (exact match), or None when no offer has it."""
+    offer = _feed_queryset().filter(sku=sku).first()
+    return _to_storefront(offer) if offer else None

@@ -1,0 +1,311 @@
+"""Sync health in the admin: job runs (with a per-job overview and "Sync now"), job state and
+bindings. Everything is read-only; the only thing the admin does is queue a run through
+`integrations.services.job_enqueue`. No upstream is called in an admin request.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Iterable
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from syncsite.admin_tools import ReadOnlyAdminMixin, admin_link, admin_url
+
+from . import jobs
+from .models import CategoryBinding, JobRun, JobState, OfferBinding, ProductBinding, WarehouseBinding
+from .selectors import JobHealth, job_health_list
+from .services import EnqueueError, job_enqueue
+
+STATUS_COLOURS = {
+    JobRun.Status.SUCCESS: "#2e7d32",
+    JobRun.Status.FAILED: "#c62828",
+    JobRun.Status.RUNNING: "#1565c0",
+    JobRun.Status.SKIPPED: "#ef6c00",
+    JobRun.Status.NOT_CONFIGURED: "#757575",
+}
+STATUS_LABELS = dict(JobRun.Status.choices)
+
+
+def status_badge(status: str, label: str | None = None) -> str:
+    return format_html(
+        '<span style="color:#fff;background:{};padding:1px 6px;border-radius:3px;white-space:nowrap">{}</span>',
+        STATUS_COLOURS.get(status, "#757575"), label or STATUS_LABELS.get(status, status))
+
+
+def human_duration(delta: timedelta | None) -> str:
+    if delta is None:
+        return "—"
+    seconds = delta.total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, sec = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {sec} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def counts_summary(counts: dict[str, Any], limit: int = 4) -> str:
+    """The non-zero counters, biggest first: what the run actually did, at a glance."""
+    items = sorted(((k, v) for k, v in (counts or {}).items() if v), key=lambda kv: (-_num(kv[1]), kv[0]))
+    if not items:
+        return "—"
+    text = ", ".join(f"{k} {v}" for k, v in items[:limit])
+    return text + (f", +{len(items) - limit} more" if len(items) > limit else "")
+
+
+def _num(value: Any) -> float:
+    return value if isinstance(value, (int, float)) else 0
+
+
+# ------------------------------------------------------------------------------------------------
+# Job runs: the sync-health page
+# ------------------------------------------------------------------------------------------------
+class JobFilter(admin.SimpleListFilter):
+    """Jobs from the registry (a SELECT DISTINCT over an ever-growing run table would be slow, and
+    would hide jobs that never ran)."""
+
+    title = "job"
+    parameter_name = "job"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(name, name) for name in sorted(jobs.JOBS)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> QuerySet[JobRun]:
+        return queryset.filter(job=self.value()) if self.value() else queryset
+
+
+@admin.register(JobRun)
+class JobRunAdmin(admin.ModelAdmin):
+    """Each run of each job. The changelist opens with an overview of every registered job (last run,
+    last success, lock, Sync now buttons); see templates/admin/integrations/jobrun/change_list.html."""
+
+    change_list_template = "admin/integrations/jobrun/change_list.html"
+    list_display = ("job", "status_display", "trigger", "full", "started_at", "duration_display",
+                    "counts_display", "error_count", "progress_display")
+    list_filter = (JobFilter, "status", "trigger", "full", "started_at")
+    search_fields = ("job", "message")
+    list_per_page = 50
+    show_full_result_count = False  # the table grows every few minutes; skip the extra COUNT(*)
+    actions = ("sync_now", "sync_full")
+    fields = ("job", "status_display", "trigger", "full", "started_at", "finished_at", "duration_display",
+              "heartbeat_at", "window_from", "progress_display", "message", "counts_table", "error_count",
+              "errors_table")
+    readonly_fields = fields
+
+    # -- permissions: view-only rows; starting a run needs the "add job run" permission ------------
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_sync_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("integrations.add_jobrun")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[JobRun]:
+        qs = super().get_queryset(request)
+        match = request.resolver_match
+        if match and match.url_name and match.url_name.endswith("_changelist"):
+            qs = qs.defer("errors")  # up to 200 stored errors per row: only the detail page shows them
+        return qs
+
+    # -- columns ----------------------------------------------------------------------------------
+    @admin.display(description="status", ordering="status")
+    def status_display(self, run: JobRun) -> str:
+        return status_badge(run.status)
+
+    @admin.display(description="duration")
+    def duration_display(self, run: JobRun) -> str:
+        return human_duration(run.duration)
+
+    @admin.display(description="counts")
+    def counts_display(self, run: JobRun) -> str:
+        return counts_summary(run.counts)
+
+    @admin.display(description="progress")
+    def progress_display(self, run: JobRun) -> str:
+        if run.progress_total:
+            return f"{run.progress_done}/{run.progress_total}"
+        return str(run.progress_done) if run.progress_done else "—"
+
+    @admin.display(description="counts")
+    def counts_table(self, run: JobRun) -> str:
+        if not run.counts:
+            return "—"
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", sorted(run.counts.items()))
+        return format_html("<table><tbody>{}</tbody></table>", rows)
+
+    @admin.display(description="record errors")
+    def errors_table(self, run: JobRun) -> str:
+        if not run.errors:
+            return "—"
+        rows = format_html_join("", "<tr><td><code>{}</code></td><td>{}</td></tr>",
+                                ((e.get("ref", ""), e.get("error", "")) for e in run.errors))
+        note = ""
+        if run.error_count > len(run.errors):
+            note = format_html("<p>Showing the first {} of {} errors.</p>", len(run.errors), run.error_count)
+        return format_html("{}<table><thead><tr><th>record</th><th>error</th></tr></thead><tbody>{}</tbody></table>",
+                           note, rows)
+
+    # -- Sync now ---------------------------------------------------------------------------------
+    @admin.action(description="Sync now: run the selected runs' jobs again (delta)", permissions=["sync"])
+    def sync_now(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
+        self._enqueue(request, sorted(set(queryset.values_list("job", flat=True))), full=False)
+
+    @admin.action(description="Full sync: run the selected runs' jobs again, reading everything",
+                  permissions=["sync"])
+    def sync_full(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
+        self._enqueue(request, sorted(set(queryset.values_list("job", flat=True))), full=True)
+
+    def _enqueue(self, request: HttpRequest, names: Iterable[str], *, full: bool) -> None:
+        queued: list[str] = []
+        for name in names:
+            try:
+                job_enqueue(job=name, full=full, trigger="admin")
+            except KeyError:
+                self.message_user(request, f"{name}: no such job in the registry; skipped.", messages.WARNING)
+                continue
+            except EnqueueError as exc:
+                done = f" Queued before the failure: {', '.join(queued)}." if queued else ""
+                self.message_user(request, f"{exc}. Nothing more was queued; the scheduled runs will catch up "
+                                           f"once the broker is back.{done}", messages.ERROR)
+                return
+            queued.append(name)
+        if queued:
+            kind = "full sync" if full else "sync"
+            self.message_user(request, f"Queued {kind}: {', '.join(queued)}. The run appears below when a "
+                                       "worker picks it up.", messages.SUCCESS)
+
+    def get_urls(self) -> list:
+        return [
+            path("sync/", self.admin_site.admin_view(self.sync_view), name="integrations_jobrun_sync"),
+            *super().get_urls(),
+        ]
+
+    def sync_view(self, request: HttpRequest) -> HttpResponse:
+        """POST job=NAME [full=1]: the overview's Sync now / Full sync buttons."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_sync_permission(request):
+            self.message_user(request, "You may not start sync runs.", messages.ERROR)
+        else:
+            self._enqueue(request, [request.POST.get("job", "")], full=request.POST.get("full") == "1")
+        return HttpResponseRedirect(reverse("admin:integrations_jobrun_changelist"))
+
+    # -- overview ---------------------------------------------------------------------------------
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        extra_context = {**(extra_context or {}),
+                         "sync_health": [self._health_row(h) for h in job_health_list()],
+                         "can_sync": self.has_sync_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def _health_row(self, health: JobHealth) -> dict[str, Any]:
+        run = health.last_run
+        if run is None:
+            status = "—"
+        elif health.running_without_heartbeat:
+            status = status_badge(JobRun.Status.FAILED, "running, no heartbeat")
+        else:
+            status = status_badge(run.status)
+        if health.configured is None:
+            configured = "check failed (see log)"
+        else:
+            configured = "yes" if health.configured else "no (no credentials: runs are no-ops)"
+        return {
+            "name": health.name,
+            "description": health.description,
+            "configured": configured,
+            "schedule": ", ".join(health.schedule) or "not scheduled",
+            "last_run": run,
+            "last_run_url": admin_url(run) if run else None,
+            "status": status,
+            "last_success_at": health.last_success_at,
+            "lock": (f"held by {health.locked_by} until {timezone.localtime(health.locked_until):%H:%M:%S}"
+                     if health.locked and health.locked_until else "free"),
+        }
+
+
+# ------------------------------------------------------------------------------------------------
+# Job state
+# ------------------------------------------------------------------------------------------------
+@admin.register(JobState)
+class JobStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Each job's cursor (where the next delta starts, minus the overlap) and lease lock."""
+
+    list_display = ("job", "cursor", "full_cursor", "lock_display", "last_run_display")
+    list_select_related = ("last_run",)
+    fields = ("job", "cursor", "full_cursor", "locked_by", "locked_until", "last_run_display")
+    readonly_fields = fields
+
+    @admin.display(description="lock")
+    def lock_display(self, state: JobState) -> str:
+        if not state.locked_by:
+            return "free"
+        if not state.locked_until or state.locked_until < timezone.now():
+            return f"expired lease ({state.locked_by})"
+        return f"{state.locked_by} until {timezone.localtime(state.locked_until):%Y-%m-%d %H:%M:%S}"
+
+    @admin.display(description="last run")
+    def last_run_display(self, state: JobState) -> str:
+        run = state.last_run
+        if run is None:
+            return "—"
+        started = timezone.localtime(run.started_at)
+        return format_html("{} {}", admin_link(run, f"{started:%Y-%m-%d %H:%M:%S}"), status_badge(run.status))
+
+
+# ------------------------------------------------------------------------------------------------
+# Bindings (read-only: the sync owns them)
+# ------------------------------------------------------------------------------------------------
+class BindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    local_field = ""
+    list_filter = ("system",)
+    list_per_page = 100
+
+    def get_list_display(self, request: HttpRequest) -> tuple:
+        return ("__str__", "local_display", "external_code", "external_updated_at", "synced_at")
+
+    def get_list_select_related(self, request: HttpRequest) -> tuple:
+        return (self.local_field,)
+
+    @admin.display(description="local row")
+    def local_display(self, binding: Any) -> str:
+        return admin_link(getattr(binding, self.local_field))
+
+
+@admin.register(CategoryBinding)
+class CategoryBindingAdmin(BindingAdmin):
+    local_field = "category"
+    search_fields = ("external_id", "external_code", "category__name", "category__path")
+
+
+@admin.register(ProductBinding)
+class ProductBindingAdmin(BindingAdmin):
+    local_field = "product"
+    search_fields = ("external_id", "external_code", "product__name")
+
+
+@admin.register(OfferBinding)
+class OfferBindingAdmin(BindingAdmin):
+    local_field = "offer"
+    list_filter = ("system", "kind")
+    search_fields = ("external_id", "external_code", "offer__sku", "offer__name")
+
+
+@admin.register(WarehouseBinding)
+class WarehouseBindingAdmin(BindingAdmin):
+    local_field = "warehouse"
+    search_fields = ("external_id", "external_code", "warehouse__name", "warehouse__code")
+
+
+from . import admin_events  # noqa: E402,F401  inbound events, state mapping, order/customer bindings
+
+
+# Marketplace stock (channels, offers per channel, audit, alerts) lives in its own module.
+from . import admin_marketplaces  # noqa: E402,F401

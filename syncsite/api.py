@@ -1,0 +1,174 @@
+"""The storefront API: one NinjaAPI at `/api/v1/` (interfaces.md, "Storefront API").
+
+Three things every endpoint gets from here, so routers only describe their own calls:
+- Bearer auth against `STOREFRONT_API_TOKEN`, compared in constant time. With no token configured
+  every call answers 401: an API left open by a missing setting would leak stock and orders.
+- One error shape, `{"error": CODE, "detail": ...}`: ninja's validation errors become 400
+  `invalid`, auth failures 401 `unauthorized`, routers raise `syncsite.api_errors.ApiError` for
+  their own codes (404 `unknown_sku`, 409 `insufficient_stock`, ...), and anything unexpected is
+  logged and answered 500 `server_error` without a traceback.
+- The OpenAPI schema at `/api/v1/openapi.json` and the docs at `/api/v1/docs`, both public (they
+  describe the calls, not the data).
+
+Adding endpoints: write a ninja Router in `<app>/api.py` (raise ApiError for failures) and add a
+line to ROUTERS below. Routers must be mounted before `api.urls` is read (ninja refuses later).
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+from functools import wraps
+from inspect import iscoroutinefunction
+from typing import Any, Callable
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.urls import URLPattern
+from ninja import NinjaAPI, Router
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer
+
+from catalog.api import router as catalog_router
+from orders.api import router as orders_router
+
+from .api_errors import ApiError
+
+log = logging.getLogger("syncsite.api")
+
+
+class ApiOff(AuthenticationError):
+    """Raised for every call while STOREFRONT_API_TOKEN is unset."""
+
+
+class StorefrontBearer(HttpBearer):
+    """`Authorization: Bearer <STOREFRONT_API_TOKEN>`. The setting is read per request so tests and
+    a reloaded environment see the current value."""
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if not settings.STOREFRONT_API_TOKEN:
+            raise ApiOff(message="the storefront API is off: STOREFRONT_API_TOKEN is not set on the server")
+        return super().__call__(request)  # no or malformed header -> None -> 401
+
+    def authenticate(self, request: HttpRequest, token: str) -> str | None:
+        expected = settings.STOREFRONT_API_TOKEN
+        # Bytes: compare_digest refuses non-ASCII str, and a header may carry anything.
+        if expected and hmac.compare_digest(token.encode(), expected.encode()):
+            return "storefront"
+        return None
+
+
+api = NinjaAPI(
+    title="SyncSite storefront API",
+    version="1",
+    description=(
+        "Products, stock, cart checks and orders for the storefront. Send "
+        "`Authorization: Bearer <STOREFRONT_API_TOKEN>`. Errors are `{\"error\": CODE, \"detail\": ...}`. "
+        "Money is a decimal string in rubles; times are ISO 8601 with an offset."
+    ),
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+    auth=StorefrontBearer(),
+)
+
+# ---- Routers ------------------------------------------------------------------------------------
+# (prefix, router): one line per endpoint group. Each inherits the auth and error handling above.
+ROUTERS: list[tuple[str, Router]] = [
+    ("/products", catalog_router),  # GET /products, GET /products/{sku}
+    # ("/cart", cart_router),                    POST /cart/check
+    ("/orders", orders_router),  # POST /orders, GET /orders/{id}
+    # ("/back-in-stock", back_in_stock_router),  POST /back-in-stock
+]
+for _prefix, _router in ROUTERS:
+    api.add_router(_prefix, _router)
+
+
+# ---- Errors -------------------------------------------------------------------------------------
+# Codes for ninja's HttpError by status (e.g. a body that is not JSON is ninja's 400).
+HTTP_ERROR_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                    405: "method_not_allowed", 413: "too_large", 429: "rate_limited"}
+
+
+def error_response(status: int, code: str, detail: Any = None, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": code, "detail": detail, **extra}, status=status)
+
+
+@api.exception_handler(ApiError)
+def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+    return JsonResponse(exc.body(), status=exc.status)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return error_response(400, "invalid", exc.errors)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    detail = exc.message if isinstance(exc, ApiOff) else "missing or invalid bearer token"
+    response = error_response(401, "unauthorized", detail)
+    response["WWW-Authenticate"] = 'Bearer realm="storefront"'
+    return response
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    code = HTTP_ERROR_CODES.get(exc.status_code, "error")
+    return error_response(exc.status_code, code, exc.message)
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return error_response(413, "too_large", f"request body over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes")
+
+
+@api.exception_handler(SuspiciousOperation)
+def _suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    # Django's own 400 family (malformed multipart, too many fields, ...): the client's fault.
+    return error_response(400, "invalid", str(exc) or exc.__class__.__name__)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(404, "not_found", str(exc) or "not found")
+
+
+@api.exception_handler(Exception)
+def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # The traceback goes to the log, never to the client.
+    log.exception("api.server-error %s %s", request.method, request.path)
+    return error_response(500, "server_error", "unexpected error; it was logged")
+
+
+def _json_edges(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The two answers ninja gives outside its exception handlers: a plain-text 405, and the 404 of
+    its root view (`/api/v1/` itself). Both get the JSON shape here."""
+
+    @wraps(view)  # keeps ninja's csrf_exempt flag
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            response = view(request, *args, **kwargs)
+        except Http404:
+            return endpoint_not_found(request)
+        if isinstance(response, HttpResponseNotAllowed):
+            allowed = response["Allow"]
+            response = error_response(405, "method_not_allowed", f"{request.method} is not allowed; use {allowed}")
+            response["Allow"] = allowed
+        return response
+
+    return wrapper
+
+
+def api_urls() -> tuple[list, str, str]:
+    """`api.urls` with every view wrapped by `_json_edges` (ninja offers no hook for these)."""
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        if isinstance(pattern, URLPattern) and not iscoroutinefunction(pattern.callback):
+            pattern.callback = _json_edges(pattern.callback)
+    return patterns, app_name, namespace
+
+
+def endpoint_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Mounted after `api.urls` under /api/v1/ so an unknown path answers JSON, not an HTML page."""
+    return error_response(404, "not_found", f"no endpoint {request.method} {request.path}; see /api/v1/docs")

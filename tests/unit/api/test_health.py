@@ -1,0 +1,38 @@
+"""GET /health/: 200 when the database and the broker answer, 503 naming what is down."""
+import pytest
+
+from syncsite.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db
+
+
+def test_health_ok(client):
+    # The embedded default broker (kombu's filesystem transport) needs no server; on CI the
+    # broker is the Redis server CELERY_BROKER_URL points at.
+    response = client.get("/health/")
+    assert response.status_code == 200, response.content
+    assert response.json() == {"database": "ok", "broker": "ok"}
+
+
+def test_health_names_the_broker_when_it_is_unreachable(client, monkeypatch):
+    # Nothing listens on port 1: connection refused at once (and the network guard allows loopback).
+    # Celery reads CELERY_BROKER_URL from the environment before its config (CI sets it), so
+    # point both at the dead port.
+    dead = "redis://127.0.0.1:1/0"
+    # conf first: monkeypatch restores what it read, and the conf properties resolve the
+    # environment first (after setenv they would read, and later "restore", the dead URL).
+    monkeypatch.setattr(celery_app.conf, "broker_write_url", None)
+    monkeypatch.setattr(celery_app.conf, "broker_url", dead)
+    monkeypatch.setenv("CELERY_BROKER_URL", dead)
+    monkeypatch.delenv("CELERY_BROKER_WRITE_URL", raising=False)
+    response = client.get("/health/")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["database"] == "ok"
+    assert body["broker"].startswith("down")
+
+
+def test_health_leaves_the_broker_settings_as_they_were(client):
+    # Guard for the test above: later tests publish to the real broker again.
+    assert "127.0.0.1:1/" not in (celery_app.conf.broker_write_url or "")
+    assert client.get("/health/").status_code == 200
