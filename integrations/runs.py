@@ -39,6 +39,9 @@ class JobSpec:
 class JobContext:
     """What a job function gets: its window, counters, error recording and progress reporting."""
 
+    #: seconds between progress writes to the run row (each also renews the lock's lease)
+    flush_every = 2.0
+
     def __init__(self, *, spec: JobSpec, run: JobRun, since: datetime | None, owner: str,
                  progress: Callable[[int, int | None, dict], None] | None = None):
         self.spec, self.run, self.since, self.owner = spec, run, since, owner
@@ -77,7 +80,7 @@ class JobContext:
         if self._progress_cb:
             self._progress_cb(self.done, self.total, self.counts)
         now = time.monotonic()
-        if force or now - self._last_flush > 2.0:
+        if force or now - self._last_flush > self.flush_every:
             self._last_flush = now
             self.flush()
 
@@ -114,32 +117,40 @@ def release_lock(job: str, owner: str) -> None:
 
 
 def run_job(spec: JobSpec, *, full: bool = False, trigger: str = "beat",
-            progress: Callable[[int, int | None, dict], None] | None = None) -> JobRun:
+            progress: Callable[[int, int | None, dict], None] | None = None,
+            raise_errors: bool = True) -> JobRun:
+    """Run one job now and return its JobRun. A failure is recorded on the run (status failed,
+    cursor unchanged) and then re-raised so the Celery task can retry it; `raise_errors=False`
+    (the management command) returns the failed run instead."""
     started = timezone.now()
     if not spec.configured():
-        return JobRun.objects.create(job=spec.name, full=full, trigger=trigger, started_at=started,
-                                     finished_at=started, status=JobRun.Status.NOT_CONFIGURED,
-                                     message="not configured: no credentials for this system")
+        run = JobRun.objects.create(job=spec.name, full=full, trigger=trigger, started_at=started,
+                                    finished_at=started, status=JobRun.Status.NOT_CONFIGURED,
+                                    message="not configured: no credentials for this system")
+        JobState.objects.update_or_create(job=spec.name, defaults={"last_run": run})
+        return run
     owner = _owner()
     if not acquire_lock(spec.name, owner):
         return JobRun.objects.create(job=spec.name, full=full, trigger=trigger, started_at=started,
                                      finished_at=started, status=JobRun.Status.SKIPPED,
                                      message="another run of this job holds the lock")
-    state = JobState.objects.get(job=spec.name)
-    since = None if (full or state.cursor is None) else state.cursor - spec.overlap
-    run = JobRun.objects.create(job=spec.name, full=full, trigger=trigger, started_at=started,
-                                heartbeat_at=started, window_from=since)
-    ctx = JobContext(spec=spec, run=run, since=since, owner=owner, progress=progress)
     try:
-        spec.func(ctx)
-    except NotConfigured as exc:
-        _finish(ctx, JobRun.Status.NOT_CONFIGURED, str(exc))
-        return run
-    except BaseException as exc:
-        _finish(ctx, JobRun.Status.FAILED, f"{exc.__class__.__name__}: {exc}")
-        log.exception("%s.failed", spec.name)
-        raise
-    else:
+        state = JobState.objects.get(job=spec.name)
+        since = None if (full or state.cursor is None) else state.cursor - spec.overlap
+        run = JobRun.objects.create(job=spec.name, full=full, trigger=trigger, started_at=started,
+                                    heartbeat_at=started, window_from=since)
+        ctx = JobContext(spec=spec, run=run, since=since, owner=owner, progress=progress)
+        try:
+            spec.func(ctx)
+        except NotConfigured as exc:
+            _finish(ctx, JobRun.Status.NOT_CONFIGURED, str(exc))
+            return run
+        except BaseException as exc:
+            _finish(ctx, JobRun.Status.FAILED, f"{exc.__class__.__name__}: {exc}")
+            log.exception("%s.failed", spec.name)
+            if raise_errors or not isinstance(exc, Exception):
+                raise
+            return run
         summary = f"{ctx.error_count} record errors" if ctx.error_count else "ok"
         _finish(ctx, JobRun.Status.SUCCESS, summary, move_cursor=True)
         return run

@@ -4,13 +4,13 @@ request counters. Channel clients only describe endpoints."""
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from .errors import (
     AuthError,
@@ -42,10 +42,16 @@ class ClientStats:
 
 class BaseClient:
     system = "upstream"
-    #: attempts in all for one call (first try + retries); 429 waits count as attempts too
-    max_attempts = 4
-    #: longest a single back-off may be, seconds (Retry-After above it is capped)
+    #: tries of one call that fail with a retryable error (5xx, timeout, connect): first + 2 retries
+    max_attempts = 3
+    #: 429s one call may wait out before giving up (the task retries later)
+    max_rate_limit_waits = 5
+    #: first back-off, seconds; doubles per retry, "equal jitter" (half fixed, half random)
+    backoff_base = 0.5
+    #: longest a single back-off may be; a Retry-After above it is not waited out in-process
     max_backoff = 60.0
+    #: longest the shared limiter is paused for one 429 (everyone waits this long at most)
+    max_pause = 300.0
     #: a connection is recycled after this many requests (MoySklad asks for at most 100)
     requests_per_connection = 0
 
@@ -111,34 +117,53 @@ class BaseClient:
     def on_rate_limited(self, error: RateLimitedError) -> None:
         """Tell every user of the limiter to hold off as long as upstream asked."""
         if self.limiter is not None and error.retry_after:
-            self.limiter.pause(min(error.retry_after, self.max_backoff))
+            self.limiter.pause(min(error.retry_after, self.max_pause))
+
+    def auth_hint(self, status: int) -> str:
+        """What the operator should check when upstream refuses our credentials."""
+        return "check the credentials"
+
+    def backoff(self, n: int) -> float:
+        """The n-th back-off (n >= 1): exponential with equal jitter, capped."""
+        ceiling = min(self.max_backoff, self.backoff_base * 2 ** (n - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     # -- the call ----------------------------------------------------------------------------------
     def request(self, method: str, url: str, *, params: dict | list | None = None, json: Any = None,
                 headers: dict | None = None, retry: bool | None = None) -> httpx.Response:
+        """Send one request. Reads (idempotent methods) are retried: 5xx, timeouts and connect
+        errors up to `max_attempts` tries in all, with jittered backoff; a 429 is waited out
+        (upstream's figure through the shared limiter, or a jittered backoff without one) up to
+        `max_rate_limit_waits` times. Other writes (POST) are sent once unless `retry=True`.
+        4xx other than 429 are never retried."""
         method = method.upper()
         if retry is None:
             retry = method in IDEMPOTENT
-        attempts = self.max_attempts if retry else 1
-
-        def _wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-                return 0.0  # the limiter already pauses for the upstream's delay
-            return wait_random_exponential(multiplier=0.5, max=self.max_backoff)(state)
-
-        def _before_sleep(state: RetryCallState) -> None:
+        failures = waits = 0
+        while True:
+            try:
+                return self._send_once(method, url, params=params, json=json, headers=headers)
+            except RateLimitedError as exc:
+                waits += 1
+                if not retry or waits > self.max_rate_limit_waits:
+                    raise
+                if not exc.retry_after or exc.retry_after < 0:
+                    delay = self.backoff(waits)  # no usable figure (parallel cap): back off, jittered
+                elif exc.retry_after > self.max_backoff:
+                    raise  # too long to hold a worker: the task retries later
+                elif self.limiter is not None:
+                    delay = 0.0  # the limiter is paused; the next take() waits it out
+                else:
+                    delay = exc.retry_after
+            except UpstreamError as exc:
+                failures += 1
+                if not retry or not exc.retryable or failures >= self.max_attempts:
+                    raise
+                delay = self.backoff(failures)
             with self.stats.lock:
                 self.stats.retries += 1
-
-        def _retryable(exc: BaseException) -> bool:
-            if isinstance(exc, RateLimitedError):
-                return True  # a 429 is never a storm: the limiter waits before the next try
-            return isinstance(exc, UpstreamError) and exc.retryable
-
-        retrying = Retrying(stop=stop_after_attempt(attempts), wait=_wait, sleep=self._sleep,
-                            retry=retry_if_exception(_retryable), before_sleep=_before_sleep, reraise=True)
-        return retrying(self._send_once, method, url, params=params, json=json, headers=headers)
+            if delay > 0:
+                self._sleep(delay)
 
     def _client(self) -> httpx.Client:
         with self._pool_lock:
@@ -195,7 +220,7 @@ class BaseClient:
             self.on_rate_limited(error)
             return error
         if status in (401, 403):
-            return AuthError(**kwargs)
+            return AuthError(hint=self.auth_hint(status), **kwargs)
         if status == 404:
             return NotFoundError(**kwargs)
         if status >= 500:
@@ -204,7 +229,14 @@ class BaseClient:
 
     # -- helpers -----------------------------------------------------------------------------------
     def get_json(self, url: str, **kwargs) -> Any:
-        return self.request("GET", url, **kwargs).json()
+        response = self.request("GET", url, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise UpstreamUnavailableError(
+                f"{self.system} GET {response.request.url}: answer is not JSON ({response.text[:80]!r})",
+                system=self.system, method="GET", url=str(response.request.url), status=response.status_code,
+                body=response.text) from exc
 
 
 class _null_ctx:

@@ -26,17 +26,25 @@ class UpstreamError(SyncError):
 
     def __init__(self, message: str = "", *, system: str = "", method: str = "", url: str = "",
                  status: int | None = None, request_id: str = "", body: str = "",
-                 errors: list | None = None):
+                 errors: list | None = None, hint: str = ""):
         self.system, self.method, self.url, self.status = system, method, url, status
         self.request_id, self.body = request_id, (body or "")[:2000]
         self.errors = errors or []
+        self.hint = hint
         detail = message or self._describe()
+        if hint:
+            detail = f"{detail}; {hint}"
         super().__init__(detail)
+
+    @property
+    def codes(self) -> list:
+        """Upstream error codes (MoySklad's `errors[].code`), in order."""
+        return [e.get("code") for e in self.errors if isinstance(e, dict) and e.get("code") is not None]
 
     def _describe(self) -> str:
         first = ""
         if self.errors:
-            e = self.errors[0]
+            e = self.errors[0] if isinstance(self.errors[0], dict) else {"error": self.errors[0]}
             first = f": {e.get('error') or e.get('message') or e}"
             if e.get("code"):
                 first += f" (code {e['code']})"
@@ -52,7 +60,8 @@ class UpstreamUnavailableError(UpstreamError):
 
 
 class RateLimitedError(UpstreamError):
-    """429 (or Yandex Market's 420): wait `retry_after` seconds, then retry."""
+    """429 (or Yandex Market's 420): wait `retry_after` seconds (None: upstream gave no figure,
+    e.g. MoySklad's parallel-request cap, code 1073), then retry."""
 
     retryable = True
 

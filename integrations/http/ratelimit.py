@@ -1,28 +1,72 @@
 """Upstream budgets: a weighted moving-window budget plus a cap on parallel requests.
 
-One `Limiter` per credential. With REDIS_URL set (production: the broker's Redis) the budget and
-the parallel slots live in Redis and are shared by every worker process, so adding workers never
-adds load upstream; otherwise they are in-process (threads of one worker share them)."""
+One `Limiter` per credential. With REDIS_URL set (production: the broker's Redis) the budget, the
+parallel slots and the "upstream said wait" pause live in Redis and are shared by every worker
+process, so adding workers never adds load upstream; otherwise they are in-process (threads of
+one worker share them).
+
+The budget is `limits`' moving window: never more than `units` in any `window` seconds. The window
+may be fractional (tests scale MoySklad's 3 s down), so it is expressed in milliseconds. It is also
+stretched by `margin` (5 %): upstream counts a request when it arrives, we count it when we send it,
+and the difference jitters with latency.
+"""
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Callable
 
-from limits import RateLimitItemPerSecond
-from limits.storage import storage_from_string
+from limits import RateLimitItem
+from limits.limits import Granularity
+from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
+
+class _PerMilliseconds(RateLimitItem):
+    """`amount` units per `multiples` milliseconds (limits' own items take whole seconds)."""
+
+    GRANULARITY = Granularity(1, "millisecond")
+
+    def get_expiry(self) -> float:  # type: ignore[override]
+        return self.multiples / 1000.0
+
+
+_EXPIRE = b"redis.call('expire', KEYS[1], expiry)"
+
+
+class _RedisStorage(RedisStorage):
+    """limits' Redis storage, except the moving-window key expires with millisecond precision
+    (EXPIRE rejects the fractional expiry of a sub-second or 2.5 s window)."""
+
+    SCRIPT_ACQUIRE_MOVING_WINDOW = RedisStorage.SCRIPT_ACQUIRE_MOVING_WINDOW.replace(
+        _EXPIRE, b"redis.call('pexpire', KEYS[1], math.ceil(expiry * 1000))")
+
+
+#: False if a future `limits` changed its script: then only whole-second windows work on Redis.
+REDIS_FRACTIONAL_WINDOWS = _EXPIRE in RedisStorage.SCRIPT_ACQUIRE_MOVING_WINDOW
+
 _SEMAPHORE_LUA = """
+-- KEYS[1] slots zset; ARGV: now, ttl, size, token
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
   redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
-  redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1)
+  redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2]) * 1000) + 1000)
   return 1
 end
 return 0
+"""
+
+_PAUSE_LUA = """
+-- KEYS[1] pause key; ARGV: until (epoch seconds), ttl ms. Only ever extends a pause.
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+return 1
 """
 
 
@@ -39,10 +83,11 @@ class _LocalSlots:
 
 
 class _RedisSlots:
-    """A counting semaphore in a Redis sorted set; a slot held longer than `ttl` (a dead worker)
-    is reclaimed."""
+    """A counting semaphore in a Redis sorted set (score = when taken). A slot held longer than
+    `ttl` — its holder died without releasing it — is reclaimed by the next acquirer. `ttl` must
+    exceed the longest request (MoySklad may take 300 s on heavy requests)."""
 
-    def __init__(self, client, key: str, size: int, ttl: float = 330.0):
+    def __init__(self, client, key: str, size: int, ttl: float):
         self._client, self._key, self._size, self._ttl = client, key, size, ttl
         self._script = client.register_script(_SEMAPHORE_LUA)
 
@@ -68,66 +113,100 @@ class LimiterStats:
 
 
 class Limiter:
-    def __init__(self, name: str, *, units: int, window: float, parallel: int, storage_url: str = ""):
-        self.name, self.units, self.window, self.parallel = name, units, window, parallel
-        self.item = RateLimitItemPerSecond(units, max(1, int(round(window))))
+    """`units` per `window` seconds (each request spends its weight) and at most `parallel`
+    requests at once. `clock` and `sleep` drive the pause and the waits (tests inject fakes)."""
+
+    def __init__(self, name: str, *, units: int, window: float, parallel: int, storage_url: str = "",
+                 slot_ttl: float = 330.0, margin: float = 0.05,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
+        if units < 1 or window <= 0 or parallel < 1:
+            raise ValueError("a limiter needs units >= 1, window > 0 and parallel >= 1")
+        self.name, self.units, self.window, self.parallel = name, units, float(window), parallel
+        self.effective_window = self.window * (1 + margin)
+        self.item = _PerMilliseconds(units, max(1, math.ceil(self.effective_window * 1000)))
         self._storage_url = storage_url or "memory://"
-        storage = storage_from_string(self._storage_url)
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._clock, self._sleep = clock, sleep
         self._pause_until = 0.0
+        self._local_lock = threading.Lock()
         self._redis = None
         if self._storage_url.startswith(("redis://", "rediss://")):
             import redis
 
+            if not REDIS_FRACTIONAL_WINDOWS and self.item.get_expiry() != int(self.item.get_expiry()):
+                raise ValueError("this version of `limits` supports only whole-second windows on Redis")
             self._redis = redis.Redis.from_url(self._storage_url)
-            self._slots = _RedisSlots(self._redis, f"syncsite:slots:{name}", parallel)
+            storage = _RedisStorage(self._storage_url)
+            self._slots = _RedisSlots(self._redis, f"syncsite:slots:{name}", parallel, slot_ttl)
+            self._pause_script = self._redis.register_script(_PAUSE_LUA)
         else:
+            storage = MemoryStorage()
             self._slots = _LocalSlots(parallel)
+        self._limiter = MovingWindowRateLimiter(storage)
         self.stats = LimiterStats()
 
-    # -- budget -------------------------------------------------------------------------------
-    def _paused_for(self) -> float:
+    @property
+    def shared(self) -> bool:
+        return self._redis is not None
+
+    # -- pause: upstream said "wait" ------------------------------------------------------------
+    def _pause_key(self) -> str:
+        return f"syncsite:pause:{self.name}"
+
+    def paused_for(self) -> float:
+        """Seconds until the pause (set here or by any other process) ends; <= 0 if none."""
         until = self._pause_until
         if self._redis is not None:
-            raw = self._redis.get(f"syncsite:pause:{self.name}")
+            raw = self._redis.get(self._pause_key())
             if raw:
                 until = max(until, float(raw))
-        return until - time.time()
+        return until - self._clock()
 
     def pause(self, seconds: float) -> None:
-        """Upstream said "wait": every user of this limiter (every worker, with Redis) waits."""
-        until = time.time() + seconds
-        self._pause_until = max(self._pause_until, until)
+        """Every user of this limiter (every worker, with Redis) waits `seconds` from now."""
+        if seconds <= 0:
+            return
+        until = self._clock() + seconds
+        with self._local_lock:
+            self._pause_until = max(self._pause_until, until)
         if self._redis is not None:
-            self._redis.set(f"syncsite:pause:{self.name}", until, px=int(seconds * 1000) + 50)
+            self._pause_script(keys=[self._pause_key()], args=[repr(until), int(seconds * 1000) + 50])
+
+    # -- budget ---------------------------------------------------------------------------------
+    def _hit(self, cost: int) -> bool:
+        if self._redis is not None:
+            return self._limiter.hit(self.item, self.name, cost=cost)
+        # limits' memory storage can race with its own expiry timer; one lock makes it exact.
+        with self._local_lock:
+            return self._limiter.hit(self.item, self.name, cost=cost)
 
     def take(self, cost: int) -> float:
-        """Block until `cost` units fit in the window; returns the seconds waited."""
-        cost = max(1, min(cost, self.units))
+        """Block until `cost` units fit in the window (and no pause is on); returns seconds waited."""
+        cost = max(1, min(int(cost), self.units))
         waited = 0.0
         while True:
-            paused = self._paused_for()
+            paused = self.paused_for()
             if paused > 0:
-                time.sleep(paused)
+                self._sleep(paused)
                 waited += paused
                 with self.stats.lock:
                     self.stats.paused_seconds += paused
                 continue
-            if self._limiter.hit(self.item, self.name, cost=cost):
+            if self._hit(cost):
                 with self.stats.lock:
                     self.stats.acquired += 1
                     self.stats.units += cost
                     self.stats.waited_seconds += waited
                 return waited
             reset_at, _remaining = self._limiter.get_window_stats(self.item, self.name)
-            delay = min(max(reset_at - time.time(), 0.005), self.window)
-            # Moving window: the oldest entry leaves at reset_at; poll a little after it.
-            time.sleep(delay + 0.002)
-            waited += delay + 0.002
+            # Moving window: the oldest entry leaves at reset_at; try again just after it.
+            delay = min(max(reset_at - time.time(), 0.001), self.effective_window) + 0.001
+            self._sleep(delay)
+            waited += delay
 
     @contextlib.contextmanager
     def slot(self, cost: int):
-        """Hold one parallel slot and spend `cost` units for the duration of one request."""
+        """Hold one parallel slot and spend `cost` units for the duration of one request. The slot
+        comes first so the units are spent right before the request leaves, not while queueing."""
         token = self._slots.acquire()
         try:
             self.take(cost)
@@ -135,18 +214,25 @@ class Limiter:
         finally:
             self._slots.release(token)
 
+    def reset(self) -> None:
+        """Forget the budget, slots and pause (tests, and an operator after changing limits)."""
+        self._pause_until = 0.0
+        self._limiter.clear(self.item, self.name)
+        if self._redis is not None:
+            self._redis.delete(self._pause_key(), f"syncsite:slots:{self.name}")
+
 
 _registry: dict[str, Limiter] = {}
 _registry_lock = threading.Lock()
 
 
 def limiter_for(name: str, *, units: int, window: float, parallel: int) -> Limiter:
-    """One limiter per credential per process (shared through Redis when configured)."""
+    """One limiter per credential per process (shared through Redis when REDIS_URL is set)."""
     from django.conf import settings
 
-    key = f"{name}:{units}:{window}:{parallel}"
+    storage_url = getattr(settings, "REDIS_URL", "")
+    key = f"{name}:{units}:{window}:{parallel}:{storage_url}"
     with _registry_lock:
         if key not in _registry:
-            _registry[key] = Limiter(name, units=units, window=window, parallel=parallel,
-                                     storage_url=getattr(settings, "REDIS_URL", ""))
+            _registry[key] = Limiter(name, units=units, window=window, parallel=parallel, storage_url=storage_url)
         return _registry[key]

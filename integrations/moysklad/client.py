@@ -14,7 +14,7 @@ from integrations.http.client import BaseClient
 from integrations.http.errors import NotConfigured, RejectedError
 from integrations.http.ratelimit import Limiter, limiter_for
 
-from .constants import HEAVY_REPORT_WEIGHT, HEAVY_REPORTS, PAGE_MAX
+from .constants import HEAVY_REPORT_WEIGHT, HEAVY_REPORTS, PAGE_MAX, PAGE_MAX_EXPANDED
 from .mapping import to_msk_string
 
 
@@ -73,6 +73,12 @@ class MoySkladClient(BaseClient):
     def request_id(self, response: httpx.Response) -> str:
         return response.headers.get("X-Lognex-Request-Id", "") or response.headers.get("X-Request-Id", "")
 
+    def auth_hint(self, status: int) -> str:
+        setting = "MOYSKLAD_TOKEN" if self.conf["TOKEN"] else "MOYSKLAD_LOGIN and MOYSKLAD_PASSWORD"
+        if status == 403:
+            return f"MoySklad refused access: check {setting} (that user needs API access and rights to this data)"
+        return f"MoySklad rejected the credentials: check {setting}"
+
     # -- addresses ------------------------------------------------------------------------------
     def href(self, entity: str, entity_id: str) -> str:
         return f"{self.base_url}/entity/{entity}/{entity_id}"
@@ -81,19 +87,38 @@ class MoySkladClient(BaseClient):
         return {"meta": {"href": self.href(entity, entity_id), "type": type_ or entity, "mediaType": "application/json"}}
 
     def owns(self, href: str) -> bool:
-        """True when `href` points at our configured API (never follow a link to another host)."""
-        return isinstance(href, str) and (href == self.base_url or href.startswith(self.base_url + "/"))
+        """True when `href` points at our configured API: same scheme, host and port, a path under
+        the base path, no user info and no `..` segments (never follow a link anywhere else; our
+        Authorization header would go with it)."""
+        if not isinstance(href, str):
+            return False
+        try:
+            target, base = urlsplit(href), urlsplit(self.base_url)
+            target_port, base_port = target.port, base.port
+        except ValueError:
+            return False
+        base_path = base.path.rstrip("/")
+        segments = target.path.split("/")
+        return (target.scheme == base.scheme and target.hostname == base.hostname and target_port == base_port
+                and "@" not in target.netloc and ".." not in segments and "." not in segments
+                and (target.path == base_path or target.path.startswith(base_path + "/")))
 
     def get_href(self, href: str) -> dict:
+        """GET a `meta.href` (or `nextHref`, a webhook's link) that MoySklad gave us."""
         if not self.owns(href):
-            raise RejectedError(f"refusing to follow {href!r}: not under MOYSKLAD_BASE_URL", system=self.system)
-        return self.get_json(href[len(self.base_url):])
+            raise RejectedError(f"refusing to follow {href!r}: not under MOYSKLAD_BASE_URL", system=self.system,
+                                url=str(href)[:500])
+        parts = urlsplit(href)
+        relative = parts.path[len(urlsplit(self.base_url).path.rstrip("/")):] or "/"
+        return self.get_json(relative + (f"?{parts.query}" if parts.query else ""))
 
     # -- lists ----------------------------------------------------------------------------------
     def iter_pages(self, entity: str, *, filters: list[str] | None = None, order: str | None = None,
-                   limit: int = PAGE_MAX, extra: dict | None = None) -> Iterator[dict]:
-        """Yield each page envelope (`meta` + `rows`) of `entity/<entity>`, by offset."""
-        params = {"limit": min(limit, PAGE_MAX), "offset": 0}
+                   limit: int | None = None, extra: dict | None = None) -> Iterator[dict]:
+        """Yield each page envelope (`meta` + `rows`) of `entity/<entity>`, by offset, until a page
+        has no `nextHref`, comes back empty, or `meta.size` rows were read."""
+        limit = limit or self.conf.get("PAGE_SIZE") or PAGE_MAX
+        params = {"limit": max(1, min(limit, PAGE_MAX)), "offset": 0}
         if filters:
             params["filter"] = ";".join(filters)
         if order:
@@ -102,11 +127,11 @@ class MoySkladClient(BaseClient):
         while True:
             page = self.get_json(f"/entity/{entity}", params=params)
             yield page
-            meta = page.get("meta", {})
-            rows = page.get("rows", [])
-            size = meta.get("size", 0)
+            meta = page.get("meta") or {}
+            rows = page.get("rows") or []
+            size = meta.get("size")
             params["offset"] += len(rows)
-            if not rows or not meta.get("nextHref") or params["offset"] >= size:
+            if not rows or not meta.get("nextHref") or (isinstance(size, int) and params["offset"] >= size):
                 return
 
     def iter_rows(self, entity: str, **kwargs) -> Iterator[dict]:
@@ -147,3 +172,114 @@ class MoySkladClient(BaseClient):
         if filters:
             params["filter"] = ";".join(filters)
         return self.get_json("/report/stock/bystore/current", params=params)
+
+    # ------------------------------------------------------------------------------------------
+    # Orders, counterparties, shipments, webhooks (issue 3). Writes carry
+    # X-Lognex-WebHook-DisableByPrefix so our own changes do not come back to us as webhooks.
+    # A POST is retried by the base client only where MoySklad makes it idempotent (a create
+    # with a syncId returns the object that syncId already made).
+    # ------------------------------------------------------------------------------------------
+    def write_headers(self) -> dict:
+        site = getattr(settings, "SITE_URL", "")
+        return {"X-Lognex-WebHook-DisableByPrefix": site} if site.startswith(("http://", "https://")) else {}
+
+    @staticmethod
+    def filter_value(value: str) -> str:
+        """A literal `;` inside a filter value is written `\\;` (it separates conditions)."""
+        return str(value).replace("\\", "\\\\").replace(";", "\\;")
+
+    def find_first(self, entity: str, filters: list[str], *, expand: str | None = None) -> dict | None:
+        params: dict = {"filter": ";".join(filters), "limit": 1}
+        if expand:
+            params["expand"] = expand
+        rows = self.get_json(f"/entity/{entity}", params=params).get("rows") or []
+        return rows[0] if rows else None
+
+    # -- counterparties --
+    def counterparty_find_by_external_code(self, code: str) -> dict | None:
+        return self.find_first("counterparty", [f"externalCode={self.filter_value(code)}"])
+
+    def counterparty_find_by_email(self, email: str) -> dict | None:
+        return self.find_first("counterparty", [f"email={self.filter_value(email)}"])
+
+    def counterparty_search(self, text: str, *, limit: int = 20) -> list[dict]:
+        """Fuzzy search (name, email, phone, contact persons): verify the hit yourself."""
+        return self.get_json("/entity/counterparty", params={"search": text, "limit": limit}).get("rows") or []
+
+    def counterparty_create(self, body: dict) -> dict:
+        if not body.get("syncId"):
+            raise ValueError("counterparty_create needs a syncId: it is what makes a retried create safe")
+        return self.request("POST", "/entity/counterparty", json=body, headers=self.write_headers(),
+                            retry=True).json()
+
+    # -- account defaults --
+    def organization_get(self, organization_id: str) -> dict:
+        return self.get_json(f"/entity/organization/{organization_id}")
+
+    def store_get(self, store_id: str) -> dict:
+        return self.get_json(f"/entity/store/{store_id}")
+
+    # -- customer orders --
+    def customerorder_metadata(self) -> dict:
+        """`{states: [{id, name, stateType, …}], attributes: […]}`."""
+        return self.get_json("/entity/customerorder/metadata")
+
+    def customerorder_find_by_external_code(self, code: str) -> dict | None:
+        return self.find_first("customerorder", [f"externalCode={self.filter_value(code)}"])
+
+    def customerorder_create(self, body: dict) -> dict:
+        if not body.get("syncId"):
+            raise ValueError("customerorder_create needs a syncId: it is what makes a retried create safe")
+        return self.request("POST", "/entity/customerorder", json=body, headers=self.write_headers(),
+                            retry=True).json()
+
+    def customerorder_get(self, order_id: str, *, expand: str | None = "positions") -> dict:
+        params = {"expand": expand} if expand else None
+        return self.get_json(f"/entity/customerorder/{order_id}", params=params)
+
+    def customerorder_positions(self, order_id: str) -> list[dict]:
+        rows: list[dict] = []
+        params = {"limit": PAGE_MAX, "offset": 0}
+        while True:
+            page = self.get_json(f"/entity/customerorder/{order_id}/positions", params=dict(params))
+            batch = page.get("rows") or []
+            rows += batch
+            if not batch or not (page.get("meta") or {}).get("nextHref"):
+                return rows
+            params["offset"] += len(batch)
+
+    def iter_customerorder_pages(self, *, since: datetime | None) -> Iterator[dict]:
+        """Pages of orders changed since `since`, oldest change first, positions expanded (hence
+        pages of 100: MoySklad silently ignores expand above that)."""
+        filters = [f"updated>={to_msk_string(since)}"] if since is not None else []
+        return self.iter_pages("customerorder", filters=filters, order="updated,asc;id",
+                               limit=PAGE_MAX_EXPANDED, extra={"expand": "positions"})
+
+    # -- shipments --
+    def demand_get(self, demand_id: str) -> dict:
+        return self.get_json(f"/entity/demand/{demand_id}")
+
+    # -- webhooks --
+    def webhooks(self) -> list[dict]:
+        return list(self.iter_rows("webhook"))
+
+    def webhook_create(self, body: dict) -> dict:
+        return self.request("POST", "/entity/webhook", json=body, retry=False).json()
+
+    def webhook_update(self, webhook_id: str, body: dict) -> dict:
+        return self.request("PUT", f"/entity/webhook/{webhook_id}", json=body).json()
+
+    def webhook_delete(self, webhook_id: str) -> None:
+        self.request("DELETE", f"/entity/webhook/{webhook_id}")
+
+    def webhookstocks(self) -> list[dict]:
+        return list(self.iter_rows("webhookstock"))
+
+    def webhookstock_create(self, body: dict) -> dict:
+        return self.request("POST", "/entity/webhookstock", json=body, retry=False).json()
+
+    def webhookstock_update(self, webhook_id: str, body: dict) -> dict:
+        return self.request("PUT", f"/entity/webhookstock/{webhook_id}", json=body).json()
+
+    def webhookstock_delete(self, webhook_id: str) -> None:
+        self.request("DELETE", f"/entity/webhookstock/{webhook_id}")

@@ -12,16 +12,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Barcode, Category, FieldChange, Offer, Product
-from catalog.services import contested_resolve
+from catalog.services import CONTESTED_FIELDS, contested_last_upstream, contested_resolve
 from integrations.http.errors import MappingError
 from integrations.http.paging import prefetch
+from integrations.marketplaces import kick
 from integrations.models import CategoryBinding, OfferBinding, ProductBinding, System, WarehouseBinding
 from integrations.runs import JobContext
 from stock.models import StockLevel, Warehouse
-from syncsite.bulk import in_chunks, save_all, upsert
+from syncsite.bulk import CHUNK, by_pk, in_chunks, insert_ignore, save_all, upsert
 
 from .client import MoySkladClient
-from .constants import CHANGED_SINCE_MAX_HOURS
+from .constants import CHANGED_SINCE_MARGIN, CHANGED_SINCE_MAX_HOURS
 from .mapping import (
     OfferData,
     ProductData,
@@ -34,15 +35,17 @@ from .mapping import (
 
 log = logging.getLogger("syncsite.moysklad")
 MS = System.MOYSKLAD
+LIST_ORDER = "id"  # a stable key: see catalog_import
+ID_LOOKUP_CHUNK = 100  # ids per `filter=id=…;id=…` request (URL and headers must stay under 8 KB)
 
 
-def _bindings(model, ext_ids, local: str) -> dict[str, tuple[int, object]]:
-    """external id -> (local id, external_updated_at), one query a chunk."""
+def _bindings(model, ext_ids, local: str, archived: str | None = None) -> dict[str, tuple]:
+    """external id -> (local id, external_updated_at[, local row archived]), one query a chunk."""
+    fields = ["external_id", local, "external_updated_at"] + ([archived] if archived else [])
     return {
-        ext: (local_id, upd)
-        for ext, local_id, upd in in_chunks(
-            lambda chunk: model.objects.filter(system=MS, external_id__in=chunk).values_list(
-                "external_id", local, "external_updated_at"), ext_ids)
+        row[0]: tuple(row[1:])
+        for row in in_chunks(
+            lambda chunk: model.objects.filter(system=MS, external_id__in=chunk).values_list(*fields), ext_ids)
     }
 
 
@@ -52,6 +55,10 @@ def _bindings(model, ext_ids, local: str) -> dict[str, tuple[int, object]]:
 def warehouses_import(client: MoySkladClient, ctx: JobContext) -> dict[str, int]:
     """Stores -> Warehouse; returns {store id: warehouse id} for active stores."""
     rows = client.stores()
+    bad = [r for r in rows if not isinstance(r, dict)]
+    rows = [r for r in rows if isinstance(r, dict)]
+    for _ in bad:
+        ctx.error("?", "malformed store row")
     bound = _bindings(WarehouseBinding, [r.get("id") for r in rows if r.get("id")], "warehouse_id")
     now = timezone.now()
     result: dict[str, int] = {}
@@ -71,7 +78,7 @@ def warehouses_import(client: MoySkladClient, ctx: JobContext) -> dict[str, int]
                     code = f"{code}-{ext[:8]}"
                 wid = Warehouse.objects.create(name=row["name"][:255], code=code[:64], archived=archived).pk
                 WarehouseBinding.objects.create(system=MS, external_id=ext, warehouse_id=wid,
-                                                external_code=row.get("externalCode", "")[:255])
+                                                external_code=(row.get("externalCode") or "")[:255])
             WarehouseBinding.objects.filter(system=MS, external_id=ext).update(
                 external_updated_at=parse_msk(row.get("updated")), synced_at=now)
             if not archived:
@@ -84,45 +91,52 @@ def warehouses_import(client: MoySkladClient, ctx: JobContext) -> dict[str, int]
 # Catalog
 # ------------------------------------------------------------------------------------------------
 def catalog_import(ctx: JobContext) -> None:
-    conf_price_type = None
     with MoySkladClient() as client:
-        conf_price_type = client.conf["PRICE_TYPE"]
+        price_type = client.conf["PRICE_TYPE"]
         warehouses_import(client, ctx)
-        folders_import(client, ctx)
+        seen_folders = folders_import(client, ctx)
         filters = client.delta_filters(ctx.since)
         seen_products: set[str] | None = set() if ctx.full else None
         seen_offers: set[str] | None = set() if ctx.full else None
 
+        # Offset paging has no snapshot. Ordered by `updated`, a record edited while we page jumps
+        # to the end and shifts the rest back: the row at the next page boundary is never read.
+        # Ordered by id, an edit moves nothing (the record is read again next run).
         total = 0
-        for page in prefetch(client.iter_pages("product", filters=filters, order="updated,asc;id")):
+        for page in prefetch(client.iter_pages("product", filters=filters, order=LIST_ORDER)):
             if not total:
                 total = page.get("meta", {}).get("size", 0)
                 ctx.set_total(total)
-            products_import_page(page.get("rows", []), ctx, price_type=conf_price_type,
+            products_import_page(page.get("rows", []), ctx, price_type=price_type,
                                  seen_products=seen_products, seen_offers=seen_offers)
         vtotal = 0
-        for page in prefetch(client.iter_pages("variant", filters=filters, order="updated,asc;id")):
+        for page in prefetch(client.iter_pages("variant", filters=filters, order=LIST_ORDER)):
             if not vtotal:
                 vtotal = page.get("meta", {}).get("size", 0)
                 ctx.set_total((ctx.total or 0) + vtotal)
-            variants_import_page(page.get("rows", []), ctx, price_type=conf_price_type, seen_offers=seen_offers)
+            variants_import_page(page.get("rows", []), ctx, price_type=price_type, seen_offers=seen_offers)
+        if ctx.full:
+            catalog_reconcile(client, ctx, seen_folders=seen_folders, seen_products=seen_products or set(),
+                              seen_offers=seen_offers or set(), price_type=price_type)
         ctx.count("requests", client.stats.requests)
         ctx.count("retries", client.stats.retries)
         ctx.count("rate_limited", client.stats.rate_limited)
-    if ctx.full:
-        catalog_reconcile(ctx, seen_products or set(), seen_offers or set())
 
 
-def folders_import(client: MoySkladClient, ctx: JobContext) -> None:
-    """Folders are few: read them all every run, create or update, then link parents."""
+def folders_import(client: MoySkladClient, ctx: JobContext) -> set[str]:
+    """Folders are few: read them all every run, create or update, then link parents. Returns the
+    ids of every folder listed (mapped or not)."""
     folders = []
+    seen: set[str] = set()
     for row in client.iter_rows("productfolder", filters=["archived=true", "archived=false"]):
+        if isinstance(row, dict) and row.get("id"):
+            seen.add(str(row["id"]))
         try:
             folders.append(map_folder(row))
         except MappingError as exc:
             ctx.error(row.get("id", "?") if isinstance(row, dict) else "?", f"folder: {exc}")
     bound = _bindings(CategoryBinding, [f.external_id for f in folders], "category_id")
-    existing = Category.objects.in_bulk([b[0] for b in bound.values()])
+    existing = by_pk(Category, [b[0] for b in bound.values()])
     now = timezone.now()
     with transaction.atomic():
         objs: list[Category] = []
@@ -145,6 +159,7 @@ def folders_import(client: MoySkladClient, ctx: JobContext) -> None:
         if parents:
             Category.objects.bulk_update(parents, ["parent"], batch_size=500)
     ctx.count("folders", len(folders))
+    return seen
 
 
 def _latest_by_id(items: list, key=lambda x: x.external_id) -> list:
@@ -158,7 +173,8 @@ def _latest_by_id(items: list, key=lambda x: x.external_id) -> list:
 
 
 def products_import_page(rows: list[dict], ctx: JobContext, *, price_type: str = "",
-                         seen_products: set | None = None, seen_offers: set | None = None) -> None:
+                         seen_products: set | None = None, seen_offers: set | None = None,
+                         advance: bool = True) -> None:
     mapped: list[ProductData] = []
     for row in rows:
         try:
@@ -173,8 +189,8 @@ def products_import_page(rows: list[dict], ctx: JobContext, *, price_type: str =
     if seen_products is not None:
         seen_products.update(p.external_id for p in mapped)
         seen_offers.update(p.external_id for p in mapped if p.offer)
-    bound = _bindings(ProductBinding, [p.external_id for p in mapped], "product_id")
-    todo = [p for p in mapped if not _up_to_date(bound.get(p.external_id), p.updated)]
+    bound = _bindings(ProductBinding, [p.external_id for p in mapped], "product_id", "product__archived")
+    todo = [p for p in mapped if not _up_to_date(bound.get(p.external_id), p.updated, p.archived)]
     ctx.count("up_to_date", len(mapped) - len(todo))
     folder_ids = {ext: v[0] for ext, v in _bindings(
         CategoryBinding, {p.folder_external_id for p in todo if p.folder_external_id}, "category_id").items()}
@@ -182,16 +198,18 @@ def products_import_page(rows: list[dict], ctx: JobContext, *, price_type: str =
     offer_ok = _check_skus(offers_in, ctx)
     # A product whose only offer is rejected (duplicate SKU) is skipped whole: nothing half-lands.
     todo = [p for p in todo if p.offer is None or p.offer.external_id in offer_ok]
-    existing = Product.objects.in_bulk([bound[p.external_id][0] for p in todo if p.external_id in bound])
+    existing = by_pk(Product, [bound[p.external_id][0] for p in todo if p.external_id in bound])
+    last_upstream = contested_last_upstream(product_ids=list(existing))
     now = timezone.now()
     products: list[Product] = []
     history: list[FieldChange] = []
     for p in todo:
         prod = existing.get(bound[p.external_id][0]) if p.external_id in bound else None
         prod = prod or Product()
-        for field in ("name", "description"):
+        for field in CONTESTED_FIELDS:
             change = contested_resolve(product=prod, field=field, upstream_value=getattr(p, field),
-                                       upstream_changed_at=p.updated)
+                                       upstream_changed_at=p.updated,
+                                       last_upstream_value=last_upstream.get((prod.pk, field)))
             if change:
                 history.append(change)
         if p.folder_external_id and p.folder_external_id not in folder_ids:
@@ -208,7 +226,7 @@ def products_import_page(rows: list[dict], ctx: JobContext, *, price_type: str =
                unique_fields=["system", "external_id"],
                update_fields=["external_code", "external_updated_at", "synced_at"])
         if history:
-            FieldChange.objects.bulk_create(history, batch_size=500)
+            FieldChange.objects.bulk_create(history, batch_size=CHUNK)
         product_ids = {p.external_id: prod.pk for p, prod in zip(todo, products)}
         _save_offers([p.offer for p in todo if p.offer], product_ids, now)
         # A product that gained variants sells through them: retire its own offer.
@@ -218,11 +236,12 @@ def products_import_page(rows: list[dict], ctx: JobContext, *, price_type: str =
                 archived=True, updated_at=now)
     ctx.count("products_created", new_count)
     ctx.count("products_updated", len(products) - new_count)
-    ctx.advance(len(rows))
+    if advance:
+        ctx.advance(len(rows))
 
 
 def variants_import_page(rows: list[dict], ctx: JobContext, *, price_type: str = "",
-                         seen_offers: set | None = None) -> None:
+                         seen_offers: set | None = None, advance: bool = True) -> None:
     mapped: list[OfferData] = []
     for row in rows:
         try:
@@ -235,8 +254,8 @@ def variants_import_page(rows: list[dict], ctx: JobContext, *, price_type: str =
     mapped = _latest_by_id(mapped)
     if seen_offers is not None:
         seen_offers.update(v.external_id for v in mapped)
-    bound = _bindings(OfferBinding, [v.external_id for v in mapped], "offer_id")
-    todo = [v for v in mapped if not _up_to_date(bound.get(v.external_id), v.updated)]
+    bound = _bindings(OfferBinding, [v.external_id for v in mapped], "offer_id", "offer__archived")
+    todo = [v for v in mapped if not _up_to_date(bound.get(v.external_id), v.updated, v.archived)]
     ctx.count("up_to_date", len(mapped) - len(todo))
     parents = {ext: v[0] for ext, v in _bindings(
         ProductBinding, {v.product_external_id for v in todo}, "product_id").items()}
@@ -253,11 +272,14 @@ def variants_import_page(rows: list[dict], ctx: JobContext, *, price_type: str =
         created = _save_offers(ready, parents, now)
     ctx.count("variants_created", created)
     ctx.count("variants_updated", len(ready) - created)
-    ctx.advance(len(rows))
+    if advance:
+        ctx.advance(len(rows))
 
 
-def _up_to_date(binding: tuple | None, updated) -> bool:
-    return bool(binding and binding[1] and updated and binding[1] >= updated)
+def _up_to_date(binding: tuple | None, updated, archived: bool) -> bool:
+    """We hold this version already (and agree on archived: a row archived here by mistake, say by
+    a reconciliation that missed it, comes back as soon as it is listed again)."""
+    return bool(binding and binding[1] and updated and binding[1] >= updated and binding[2] == archived)
 
 
 def _check_skus(offers: list[OfferData], ctx: JobContext) -> set[str]:
@@ -266,14 +288,16 @@ def _check_skus(offers: list[OfferData], ctx: JobContext) -> set[str]:
     by_sku: dict[str, list[OfferData]] = defaultdict(list)
     for o in offers:
         by_sku[o.sku].append(o)
-    owners = {
-        sku: ext for sku, ext in in_chunks(
-            lambda chunk: OfferBinding.objects.filter(system=MS, offer__sku__in=chunk).values_list(
-                "offer__sku", "external_id"), list(by_sku))
-    }
-    unbound_skus = set(in_chunks(
-        lambda chunk: Offer.objects.filter(sku__in=chunk).exclude(bindings__system=MS).values_list("sku", flat=True),
-        list(by_sku)))
+    # From the offers holding these SKUs (unique index on sku) to their MoySklad bindings (unique
+    # index on system + offer). A join driven from the bindings side scans every binding on SQLite:
+    # a full import went quadratic.
+    offer_by_sku = dict(in_chunks(
+        lambda chunk: Offer.objects.filter(sku__in=chunk).values_list("sku", "pk"), list(by_sku)))
+    ext_by_offer = dict(in_chunks(
+        lambda chunk: OfferBinding.objects.filter(system=MS, offer_id__in=chunk).values_list("offer_id", "external_id"),
+        list(offer_by_sku.values())))
+    owners = {sku: ext_by_offer[pk] for sku, pk in offer_by_sku.items() if pk in ext_by_offer}
+    unbound_skus = {sku for sku, pk in offer_by_sku.items() if pk not in ext_by_offer}
     for sku, group in by_sku.items():
         owner = owners.get(sku)
         for i, o in enumerate(group):
@@ -293,7 +317,7 @@ def _save_offers(offers: list[OfferData], product_ids: dict[str, int], now) -> i
     if not offers:
         return 0
     bound = _bindings(OfferBinding, [o.external_id for o in offers], "offer_id")
-    existing = Offer.objects.in_bulk([bound[o.external_id][0] for o in offers if o.external_id in bound])
+    existing = by_pk(Offer, [bound[o.external_id][0] for o in offers if o.external_id in bound])
     objs = []
     for o in offers:
         offer = existing.get(bound[o.external_id][0]) if o.external_id in bound else None
@@ -313,28 +337,60 @@ def _save_offers(offers: list[OfferData], product_ids: dict[str, int], now) -> i
     # Barcodes: MoySklad sends the full list; replace ours for these offers.
     ids = [obj.pk for obj in objs]
     Barcode.objects.filter(offer_id__in=ids).delete()
-    Barcode.objects.bulk_create(
-        [Barcode(offer_id=obj.pk, kind=kind, value=value)
-         for o, obj in zip(offers, objs) for kind, value in dict.fromkeys(o.barcodes)],
-        batch_size=1000, ignore_conflicts=True)
+    insert_ignore(Barcode, [Barcode(offer_id=obj.pk, kind=kind, value=value)
+                            for o, obj in zip(offers, objs) for kind, value in dict.fromkeys(o.barcodes)],
+                  batch_size=10 * CHUNK)
     return created
 
 
-def catalog_reconcile(ctx: JobContext, seen_products: set[str], seen_offers: set[str]) -> None:
-    """After a complete full read: whatever we hold bound to MoySklad but it no longer lists was
-    deleted upstream. Unpublish (archive) it; never delete."""
+def catalog_reconcile(client: MoySkladClient, ctx: JobContext, *, seen_folders: set[str], seen_products: set[str],
+                      seen_offers: set[str], price_type: str = "") -> None:
+    """After a complete full read: what we hold bound to MoySklad but the read did not list was
+    probably deleted upstream. Offset paging can skip a row, so first look the missing ids up by
+    id: rows that come back are imported (they were only missed), the rest is unpublished
+    (archived), never deleted."""
     now = timezone.now()
-    gone_products = [pid for ext, pid in ProductBinding.objects.filter(system=MS).values_list("external_id", "product_id")
-                     if ext not in seen_products]
-    gone_offers = [oid for ext, oid in OfferBinding.objects.filter(system=MS).values_list("external_id", "offer_id")
-                   if ext not in seen_offers]
+    missing_products = {ext: pid for ext, pid in ProductBinding.objects.filter(system=MS).values_list(
+        "external_id", "product_id") if ext not in seen_products}
+    missing_offers = {ext: (oid, kind) for ext, oid, kind in OfferBinding.objects.filter(system=MS).values_list(
+        "external_id", "offer_id", "kind") if ext not in seen_offers}
+    # The product itself of a product with variants sells nothing: its old offer stays retired.
+    lookup_products = set(missing_products) | {ext for ext, (_, kind) in missing_offers.items()
+                                               if kind == "product" and ext not in seen_products}
+    lookup_variants = {ext for ext, (_, kind) in missing_offers.items() if kind == "variant"}
+    found = 0
+    for entity, ids in (("product", lookup_products), ("variant", lookup_variants)):
+        rows = _lookup_by_id(client, entity, sorted(ids))
+        found += len(rows)
+        if entity == "product":
+            products_import_page(rows, ctx, price_type=price_type, seen_products=seen_products,
+                                 seen_offers=seen_offers, advance=False)
+        else:
+            variants_import_page(rows, ctx, price_type=price_type, seen_offers=seen_offers, advance=False)
+    ctx.count("missed_by_paging", found)
+    gone_products = [pid for ext, pid in missing_products.items() if ext not in seen_products]
+    gone_offers = [oid for ext, (oid, _) in missing_offers.items() if ext not in seen_offers]
+    gone_folders = [cid for ext, cid in CategoryBinding.objects.filter(system=MS).values_list(
+        "external_id", "category_id") if ext not in seen_folders]
     with transaction.atomic():
         n1 = sum(Product.objects.filter(pk__in=chunk, archived=False).update(archived=True, updated_at=now)
                  for chunk in _chunks(gone_products))
         n2 = sum(Offer.objects.filter(pk__in=chunk, archived=False).update(archived=True, updated_at=now)
                  for chunk in _chunks(gone_offers))
+        n3 = sum(Category.objects.filter(pk__in=chunk, archived=False).update(archived=True, updated_at=now)
+                 for chunk in _chunks(gone_folders))
     ctx.count("deleted_upstream_products", n1)
     ctx.count("deleted_upstream_offers", n2)
+    ctx.count("deleted_upstream_folders", n3)
+
+
+def _lookup_by_id(client: MoySkladClient, entity: str, ids: list[str]) -> list[dict]:
+    """The rows of `entity` with these ids (active or archived), a hundred ids a request."""
+    rows: list[dict] = []
+    for chunk in _chunks(ids, ID_LOOKUP_CHUNK):
+        filters = [f"id={ext}" for ext in chunk] + ["archived=true", "archived=false"]
+        rows += [r for r in client.iter_rows(entity, filters=filters) if isinstance(r, dict) and r.get("id") in chunk]
+    return rows
 
 
 def _chunks(seq, size=500):
@@ -346,10 +402,17 @@ def _chunks(seq, size=500):
 # Stock
 # ------------------------------------------------------------------------------------------------
 def stock_import(ctx: JobContext) -> None:
+    """Stock and reserve per item and store from report/stock/bystore/current.
+
+    Delta (cursor within the 24 h `changedSince` allows, less a margin): one call per stock type
+    for the whole account; the values are absolute, so they are written as they are. Otherwise a
+    full read, store by store: an item the report leaves out has no stock there, so a level we
+    hold for it is zeroed. Only rows whose figures changed are written (their `updated_at` moves;
+    the marketplace export picks them up by it); unchanged rows only get `checked_at`."""
     with MoySkladClient() as client:
         stores = warehouses_import(client, ctx)
         since = ctx.since
-        horizon = timezone.now() - timedelta(hours=CHANGED_SINCE_MAX_HOURS) + timedelta(minutes=5)
+        horizon = timezone.now() - timedelta(hours=CHANGED_SINCE_MAX_HOURS) + CHANGED_SINCE_MARGIN
         full = ctx.full or since is None or since < horizon
         ctx.count("full_read", int(full))
         if full:
@@ -359,7 +422,9 @@ def stock_import(ctx: JobContext) -> None:
                 stock = client.stock_bystore_current("stock", store_id=store_ext)
                 reserve = client.stock_bystore_current("reserve", store_id=store_ext)
                 levels = _levels(stock, reserve, ctx)
-                _apply_levels(levels.get(store_ext, {}), {store_ext: warehouse_id}, offers, ctx, zero_missing=True)
+                for other in set(levels) - {store_ext}:
+                    ctx.count("rows_other_store", len(levels[other]))
+                _apply_levels(levels.get(store_ext, {}), warehouse_id, offers, ctx, full=True)
                 ctx.advance()
         else:
             stock = client.stock_bystore_current("stock", changed_since=since)
@@ -371,63 +436,82 @@ def stock_import(ctx: JobContext) -> None:
             ctx.set_total(len(ids))
             for store_ext, per_item in levels.items():
                 if store_ext in stores:
-                    _apply_levels(per_item, {store_ext: stores[store_ext]}, offers, ctx, zero_missing=False)
+                    _apply_levels(per_item, stores[store_ext], offers, ctx, full=False)
+                else:
+                    ctx.count("rows_unknown_store", len(per_item))
             ctx.advance(len(ids))
         ctx.count("requests", client.stats.requests)
 
 
-def _levels(stock_rows: list, reserve_rows: list, ctx: JobContext) -> dict[str, dict[str, list[Decimal]]]:
-    """{store id: {assortment id: [stock, reserve]}} from the two report calls."""
-    out: dict[str, dict[str, list[Decimal]]] = defaultdict(dict)
+def _levels(stock_rows: list, reserve_rows: list, ctx: JobContext) -> dict[str, dict[str, list]]:
+    """{store id: {assortment id: [stock, reserve]}} from the two report calls; a figure the
+    report did not give is None."""
+    out: dict[str, dict[str, list]] = defaultdict(dict)
     for rows, key, idx in ((stock_rows, "stock", 0), (reserve_rows, "reserve", 1)):
         if not isinstance(rows, list):
             raise MappingError(f"stock report ({key}) is not a list")
         for row in rows:
             try:
-                store, item = row.get("storeId"), row["assortmentId"]
+                if not isinstance(row, dict):
+                    raise MappingError("not an object")
+                store, item = row.get("storeId"), row.get("assortmentId")
+                if not isinstance(item, str) or not item:
+                    raise MappingError("no assortmentId")
                 qty = stock_quantity(row, key)
-            except (KeyError, AttributeError, TypeError, MappingError) as exc:
+            except MappingError as exc:
                 ctx.error(str(row)[:80], f"stock row: {exc}")
                 continue
             if store is None:
-                ctx.count("reserve_without_store")
+                ctx.count("rows_without_store")  # reserves of orders with no store
                 continue
-            out[store].setdefault(item, [Decimal(0), Decimal(0)])[idx] = qty
+            out[store].setdefault(item, [None, None])[idx] = qty
     return out
 
 
-def _apply_levels(per_item: dict[str, list[Decimal]], store_map: dict[str, int], offers: dict[str, int],
-                  ctx: JobContext, *, zero_missing: bool) -> None:
-    (store_ext, warehouse_id), = store_map.items()
+def _apply_levels(per_item: dict[str, list], warehouse_id: int, offers: dict[str, int], ctx: JobContext,
+                  *, full: bool) -> None:
     now = timezone.now()
-    wanted: dict[int, tuple[Decimal, Decimal]] = {}
+    reported: dict[int, list] = {}
     unknown = 0
-    for item, (stock, reserve) in per_item.items():
+    for item, figures in per_item.items():
         offer_id = offers.get(item)
         if offer_id is None:
-            unknown += 1
+            unknown += 1  # not (yet) in our catalog: a service, a bundle, a skipped record
             continue
-        wanted[offer_id] = (stock, reserve)
+        reported[offer_id] = figures
     if unknown:
         ctx.count("unknown_items", unknown)
-    if zero_missing:
+    if full:
+        # Only MoySklad's own offers: a level another source keeps here is not ours to zero.
+        ours = set(offers.values())
         current = {o: (s, r) for o, s, r in StockLevel.objects.filter(warehouse_id=warehouse_id).values_list(
-            "offer_id", "stock", "reserve")}
-        for offer_id, (s, r) in current.items():
-            if offer_id not in wanted and (s or r):
-                wanted[offer_id] = (Decimal(0), Decimal(0))  # absent from the report: no stock
+            "offer_id", "stock", "reserve") if o in ours}
     else:
         current = {o: (s, r) for o, s, r in in_chunks(lambda c: StockLevel.objects.filter(
-            warehouse_id=warehouse_id, offer_id__in=c).values_list("offer_id", "stock", "reserve"), list(wanted))}
-    changed = []
+            warehouse_id=warehouse_id, offer_id__in=c).values_list("offer_id", "stock", "reserve"), list(reported))}
+    wanted: dict[int, tuple[Decimal, Decimal]] = {}
+    for offer_id, (stock, reserve) in reported.items():
+        held = current.get(offer_id, (Decimal(0), Decimal(0)))
+        # Full read: a figure missing from its report is 0. Delta: keep what we hold.
+        default = (Decimal(0), Decimal(0)) if full else held
+        wanted[offer_id] = (default[0] if stock is None else stock, default[1] if reserve is None else reserve)
+    if full:
+        for offer_id in current.keys() - wanted.keys():
+            wanted[offer_id] = (Decimal(0), Decimal(0))  # absent from the report: no stock there
+    changed, unchanged = [], []
     for offer_id, (stock, reserve) in wanted.items():
         if current.get(offer_id) == (stock, reserve):
+            unchanged.append(offer_id)
             continue
-        available = max(stock - reserve, Decimal(0))
         changed.append(StockLevel(offer_id=offer_id, warehouse_id=warehouse_id, stock=stock, reserve=reserve,
-                                  available=available, source="moysklad", checked_at=now, updated_at=now))
+                                  available=max(stock - reserve, Decimal(0)), source="moysklad", checked_at=now,
+                                  updated_at=now))
     with transaction.atomic():
         upsert(StockLevel, changed, unique_fields=["offer", "warehouse"],
                update_fields=["stock", "reserve", "available", "source", "checked_at", "updated_at"])
+        # QuerySet.update() leaves auto_now alone: unchanged rows keep their updated_at.
+        for chunk in _chunks(unchanged, CHUNK):
+            StockLevel.objects.filter(warehouse_id=warehouse_id, offer_id__in=chunk).update(checked_at=now)
+    kick(level.offer_id for level in changed)  # marketplaces: a debounced push of just these offers
     ctx.count("stock_changed", len(changed))
     ctx.count("stock_rows", len(wanted))

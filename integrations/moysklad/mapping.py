@@ -207,6 +207,9 @@ def stock_quantity(row: dict, key: str) -> Decimal:
     if value is None:
         return Decimal(0)
     try:
-        return Decimal(str(value))
+        quantity = Decimal(str(value))
     except InvalidOperation as exc:
         raise MappingError(f"bad {key} {value!r}") from exc
+    if isinstance(value, bool) or not quantity.is_finite():
+        raise MappingError(f"bad {key} {value!r}")
+    return quantity

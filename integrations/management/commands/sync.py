@@ -36,17 +36,15 @@ class Command(BaseCommand):
             bar.refresh()
 
         try:
-            run = run_job(spec, full=opts["full"], trigger="command", progress=progress)
-        except Exception as exc:
+            run = run_job(spec, full=opts["full"], trigger="command", progress=progress, raise_errors=False)
+        finally:
             bar.close()
-            self.stderr.write(self.style.ERROR(f"{spec.name} failed: {exc}"))
-            raise SystemExit(1)
-        bar.close()
         self.stdout.write(self._summary(run))
-        if run.status in (JobRun.Status.FAILED,):
+        if run.status == JobRun.Status.FAILED:
+            self.stderr.write(self.style.ERROR(f"{spec.name} failed: {run.message}"))
             raise SystemExit(1)
         if run.status == JobRun.Status.SKIPPED:
-            self.stderr.write("another run of this job is in progress")
+            self.stderr.write(f"{spec.name}: another run of this job is in progress; nothing done")
             raise SystemExit(1)
 
     def _summary(self, run: JobRun) -> str:
