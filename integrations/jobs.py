@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 
+from .marketplaces import jobs as marketplace_jobs
 from .moysklad import client as moysklad_client
 from .moysklad import jobs as moysklad_jobs
 from .runs import JobSpec
@@ -33,6 +34,35 @@ register(JobSpec("moysklad-catalog", moysklad_jobs.catalog_import, _moysklad_con
 register(JobSpec("moysklad-stock", moysklad_jobs.stock_import, _moysklad_configured,
                  "MoySklad stock and reserve per warehouse (changedSince; --full reads every store)",
                  overlap=_moysklad_overlap()))
+
+
+# -- orders (issue 3): site -> MoySklad export, statuses back ---------------------------------------
+from .moysklad import orders as moysklad_orders  # noqa: E402
+
+register(JobSpec("orders-export", moysklad_orders.orders_export, _moysklad_configured,
+                 "Orders MoySklad does not hold yet (the outbox) → customerorder, exactly once (externalCode + syncId)",
+                 overlap=timedelta(0)))
+register(JobSpec("moysklad-order-statuses", moysklad_orders.order_statuses_import, _moysklad_configured,
+                 "Order states and shipments changed in MoySklad → site statuses (for webhooks that were lost)",
+                 overlap=_moysklad_overlap()))
+
+
+def order_created(order_id: int) -> None:
+    """The kick from orders.services after an order commits: export it now. Never blocks on a
+    dead broker; `orders-export` (every minute) exports whatever this signal did not."""
+    from syncsite import publish as publisher
+
+    from .moysklad.tasks import order_export_task
+
+    publisher.publish(order_export_task, order_id)
+
+
+# -- marketplace stock (issue 4): Ozon, Wildberries, Yandex Market ---------------------------------
+register(JobSpec("marketplace-stock", marketplace_jobs.stock_push, marketplace_jobs.configured,
+                 "Stock to Ozon, Wildberries and Yandex Market: only figures that differ from what each last "
+                 "accepted, in full batches (--full sends every offer)"))
+register(JobSpec("marketplace-stock-alerts", marketplace_jobs.stock_alerts_check, marketplace_jobs.configured,
+                 "Offers a marketplace shows as 0 for 2 h while we have stock: admin, e-mail, Telegram"))
 
 
 def get(name: str) -> JobSpec:

@@ -28,7 +28,29 @@ SCHEDULE: tuple[Entry, ...] = (
     Entry("moysklad-stock", crontab(minute=47, hour=3), "nightly 03:47",
           "full stock report: the API wants one full read a day besides changedSince",
           full=True, expires=3 * 3600),
+    Entry("orders-export", crontab(), "every minute",
+          "the outbox sweep: exports orders whose after-commit task was lost (broker down, worker killed)",
+          expires=50),
+    Entry("moysklad-order-statuses", crontab(minute="3-59/5"), "every 5 min",
+          "order states and shipments by `updated`, for webhooks MoySklad dropped", expires=270),
+    Entry("marketplace-stock", crontab(), "every minute",
+          "safety net behind the debounced push each stock change schedules (kick): a lost task or a "
+          "broker outage costs at most a minute; sends nothing when every marketplace is in sync",
+          expires=50),
+    Entry("marketplace-stock", crontab(minute=23, hour=4), "nightly 04:23",
+          "full push, reconciling drift on the marketplace side; after the 03:47 full stock read. "
+          "Ozon's 80-a-minute budget makes 100,000 offers take about 13 minutes",
+          full=True, expires=3 * 3600),
+    Entry("marketplace-stock-alerts", crontab(minute="7-59/10"), "every 10 min",
+          "offers shown as 0 for 2 h while we have stock to sell: one alert each until it clears",
+          expires=540),
 )
+
+# Tasks that are not jobs (no JobRun, no cursor): name -> (task, cron, expiry seconds, why).
+TASKS: dict[str, tuple[str, crontab, int, str]] = {
+    "moysklad-events-sweep": ("integrations.moysklad.events_sweep", crontab(), 50,
+                              "re-signals webhook events (and owed e-mails) whose queue message was lost"),
+}
 
 
 def beat_schedule() -> dict:
@@ -42,4 +64,6 @@ def beat_schedule() -> dict:
             "kwargs": {"full": entry.full},
             "options": {"expires": entry.expires},
         }
+    for key, (task, cron, expires, _why) in TASKS.items():
+        schedule[key] = {"task": task, "schedule": cron, "options": {"expires": expires}}
     return schedule

@@ -13,3 +13,8 @@ def run_job_task(self, job: str, full: bool = False, trigger: str = "beat") -> d
 
     run = run_job(jobs.get(job), full=full, trigger=trigger)
     return {"run": run.pk, "status": run.status}
+
+
+# Order export and webhook-event tasks live beside their code; import them so the worker knows them.
+from .moysklad import tasks as _moysklad_tasks  # noqa: E402,F401
+from .marketplaces import tasks as _marketplace_tasks  # noqa: E402,F401

@@ -1,0 +1,182 @@
+"""Orders from every channel (site, Ozon, Wildberries, Yandex Market) in one model.
+
+Where a site order's stock reservation lives
+--------------------------------------------
+MoySklad is the source of truth for stock: the stock sync writes `StockLevel.stock/reserve/available`
+absolutely from MoySklad's reports. Between "the customer pressed Buy" and "MoySklad holds the
+order with a reserve" there is a gap (the export is asynchronous and the broker may be down), and
+in that gap the site must not sell the same unit twice. So:
+
+* Creating an order locks the offers' `StockLevel` rows, checks availability, lowers
+  `StockLevel.available` (not `reserve`) and writes one `Reservation` row per line and warehouse.
+  Everything that reads `available` (storefront API, marketplace stock push) sees the units as
+  gone at once.
+* The order is exported with `reserve` set on each position, so MoySklad's own reserve now
+  includes it; the export marks the reservations `released` ("exported"). It does not touch
+  `available` again: the next stock sync writes MoySklad's figures, which now contain the reserve.
+  Nothing is counted twice, because after the export only MoySklad's reserve counts it.
+* The stock sync skips rows whose (stock, reserve) did not change upstream, so our lowered
+  `available` survives unrelated syncs. When a row does change upstream before the order was
+  exported, `available` is recomputed from MoySklad; `selectors.reservation_pending_totals` gives
+  the still-pending site reservations, for a stock sync to subtract (see the README).
+* Cancelling an order that was never exported gives the units back (`available` += quantity).
+"""
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+
+
+class OrderStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    CONFIRMED = "confirmed", "Confirmed"
+    PROCESSING = "processing", "Processing"
+    PARTIALLY_SHIPPED = "partially_shipped", "Partially shipped"
+    SHIPPED = "shipped", "Shipped"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+    RETURNED = "returned", "Returned"
+
+
+class OrderSource(models.TextChoices):
+    SITE = "site", "Site"
+    OZON = "ozon", "Ozon"
+    WB = "wb", "Wildberries"
+    YM = "ym", "Yandex Market"
+
+
+class ExportState(models.TextChoices):
+    PENDING = "pending", "Waiting to export"
+    EXPORTED = "exported", "In MoySklad"
+    FAILED = "failed", "Failed (needs a manager)"
+
+
+class Customer(models.Model):
+    """Whoever placed the order. `uid` is our stable key upstream (the counterparty's externalCode
+    and syncId), so a customer is matched to one counterparty however often they order."""
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=255)
+    email = models.CharField(max_length=254, blank=True, db_index=True)
+    phone = models.CharField(max_length=64, blank=True)
+    phone_digits = models.CharField(max_length=32, blank=True, db_index=True,
+                                    help_text="Phone with everything but digits removed, for matching")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-id",)
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email or self.phone}>"
+
+
+class Order(models.Model):
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False,
+                           help_text="Public id; MoySklad externalCode and syncId")
+    number = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    source = models.CharField(max_length=8, choices=OrderSource.choices, default=OrderSource.SITE, db_index=True)
+    source_order_id = models.CharField(max_length=128, help_text="The order's id in its source channel")
+    status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING, db_index=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    currency = models.CharField(max_length=3, default="RUB")
+    total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    shipping_method = models.CharField(max_length=64, blank=True)
+    shipping_address = models.TextField(blank=True)
+    comment = models.TextField(blank=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    request_hash = models.CharField(max_length=64, blank=True, help_text="Hash of the creating request body")
+    # Export to MoySklad: the outbox. `orders-export` picks up every order still pending.
+    export_state = models.CharField(max_length=16, choices=ExportState.choices, default=ExportState.PENDING,
+                                    db_index=True)
+    export_attempts = models.PositiveIntegerField(default=0)
+    export_error = models.TextField(blank=True)
+    exported_at = models.DateTimeField(null=True, blank=True)
+    export_lease_until = models.DateTimeField(null=True, blank=True,
+                                              help_text="An exporter holds this order until then")
+    export_lease_owner = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-id",)
+        constraints = [
+            models.UniqueConstraint(fields=["source", "source_order_id"], name="order_unique_source_id"),
+        ]
+        indexes = [models.Index(fields=["export_state", "id"], name="order_export_outbox")]
+
+    def __str__(self) -> str:
+        return self.number or f"order {self.pk}"
+
+    @property
+    def export_code(self) -> str:
+        """Our stable code upstream (MoySklad externalCode): never changes, survives a DB restore
+        into another account without colliding with its own numbering."""
+        return str(self.uid)
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveSmallIntegerField(default=0)
+    offer = models.ForeignKey("catalog.Offer", on_delete=models.PROTECT, related_name="order_lines")
+    sku = models.CharField(max_length=255)
+    name = models.CharField(max_length=512)
+    quantity = models.DecimalField(max_digits=14, decimal_places=3)
+    price = models.DecimalField(max_digits=14, decimal_places=2, help_text="Unit price at order time")
+    shipped_quantity = models.DecimalField(max_digits=14, decimal_places=3, default=Decimal(0))
+
+    class Meta:
+        ordering = ("order", "position", "id")
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="orderline_quantity_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.sku} × {self.quantity}"
+
+    @property
+    def total(self) -> Decimal:
+        return (self.price * self.quantity).quantize(Decimal("0.01"))
+
+
+class OrderStatusChange(models.Model):
+    """Status history. A row exists only for a real change, and the customer's e-mail is owed
+    exactly for such rows (`notified_at` is claimed once), so replays never mail anyone."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=20, choices=OrderStatus.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=OrderStatus.choices)
+    at = models.DateTimeField(db_index=True)
+    by = models.CharField(max_length=64, help_text="site, moysklad, moysklad-poll, admin:<user>, ozon, …")
+    note = models.CharField(max_length=255, blank=True)
+    notify = models.BooleanField(default=False, help_text="The customer is owed an e-mail for this change")
+    notified_at = models.DateTimeField(null=True, blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("order", "at", "id")
+        indexes = [models.Index(fields=["notify", "notified_at"], name="statuschange_mail_outbox")]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '∅'} → {self.to_status}"
+
+
+class Reservation(models.Model):
+    """Units a site order holds in one warehouse until MoySklad's own reserve takes over (see the
+    module docstring). Active while `released_at` is empty."""
+
+    order_line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="reservations")
+    offer = models.ForeignKey("catalog.Offer", on_delete=models.CASCADE, related_name="reservations")
+    warehouse = models.ForeignKey("stock.Warehouse", on_delete=models.CASCADE, related_name="reservations")
+    quantity = models.DecimalField(max_digits=14, decimal_places=3)
+    created_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    release_reason = models.CharField(max_length=32, blank=True, help_text="exported, cancelled")
+
+    class Meta:
+        indexes = [models.Index(fields=["offer", "released_at"], name="reservation_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.offer_id}@{self.warehouse_id}: {self.quantity}"

@@ -12,6 +12,7 @@ from django.conf import settings
 
 from integrations.http.client import BaseClient
 from integrations.http.errors import NotConfigured, RejectedError
+from integrations.http.paging import map_ordered
 from integrations.http.ratelimit import Limiter, limiter_for
 
 from .constants import HEAVY_REPORT_WEIGHT, HEAVY_REPORTS, PAGE_MAX, PAGE_MAX_EXPANDED
@@ -114,9 +115,15 @@ class MoySkladClient(BaseClient):
 
     # -- lists ----------------------------------------------------------------------------------
     def iter_pages(self, entity: str, *, filters: list[str] | None = None, order: str | None = None,
-                   limit: int | None = None, extra: dict | None = None) -> Iterator[dict]:
+                   limit: int | None = None, extra: dict | None = None, parallel: int = 1) -> Iterator[dict]:
         """Yield each page envelope (`meta` + `rows`) of `entity/<entity>`, by offset, until a page
-        has no `nextHref`, comes back empty, or `meta.size` rows were read."""
+        has no `nextHref`, comes back empty, or `meta.size` rows were read.
+
+        `parallel` > 1: when more pages than that are left after a page (the first gives
+        `meta.size`), they are fetched that many at a time (capped by the limiter's parallel
+        slots), still yielded in order. The limiter spaces them by the weighted budget as ever, so
+        this only hides each request's latency behind the others: a long list then takes the
+        budget's time, not the sum of the latencies. Short lists (every delta) stay sequential."""
         limit = limit or self.conf.get("PAGE_SIZE") or PAGE_MAX
         params = {"limit": max(1, min(limit, PAGE_MAX)), "offset": 0}
         if filters:
@@ -124,6 +131,8 @@ class MoySkladClient(BaseClient):
         if order:
             params["order"] = order
         params.update(extra or {})
+        if self.limiter is not None:
+            parallel = min(parallel, self.limiter.parallel)
         while True:
             page = self.get_json(f"/entity/{entity}", params=params)
             yield page
@@ -133,6 +142,25 @@ class MoySkladClient(BaseClient):
             params["offset"] += len(rows)
             if not rows or not meta.get("nextHref") or (isinstance(size, int) and params["offset"] >= size):
                 return
+            if parallel > 1 and isinstance(size, int) and size - params["offset"] > parallel * params["limit"]:
+                offsets = range(params["offset"], size, params["limit"])
+                base = dict(params)
+                last: dict = {}
+
+                def fetch(offset: int) -> dict:
+                    return self.get_json(f"/entity/{entity}", params={**base, "offset": offset})
+
+                for page in map_ordered(fetch, offsets, workers=parallel):
+                    yield page
+                    if not page.get("rows"):
+                        return
+                    last = page
+                # The list may have grown while we paged: carry on one page at a time.
+                meta = last.get("meta") or {}
+                params["offset"] = offsets[-1] + len(last.get("rows") or [])
+                size = meta.get("size")
+                if not meta.get("nextHref") or (isinstance(size, int) and params["offset"] >= size):
+                    return
 
     def iter_rows(self, entity: str, **kwargs) -> Iterator[dict]:
         for page in self.iter_pages(entity, **kwargs):

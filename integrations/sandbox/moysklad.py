@@ -525,6 +525,10 @@ class MoySkladEmulator(ApiEmulator):
         self.collections = self._build_collections()
         self._install_routes()
         self._install_control()
+        # Orders, counterparties, demands, webhooks and notifications (issue 3).
+        from .moysklad_orders import install as install_orders
+
+        install_orders(self)
 
     # -- collections ---------------------------------------------------------------------------
     def _build_collections(self) -> dict[str, Collection]:

@@ -1,0 +1,149 @@
+"""Storefront API: orders (`POST /api/v1/orders`, `GET /api/v1/orders/{id}`).
+
+Thin views: parse, call `orders.services.order_create` or a selector, format. `Idempotency-Key`
+is required on create: the storefront generates one per checkout and sends it again on every
+retry; the same key always answers the same order (201 the first time, 200 after), so a timeout
+on the storefront's side never makes a second order. Errors (interfaces.md):
+400 `invalid` with `detail` as a list of `{loc, msg}` naming the line (`["body", "items", 2,
+"quantity"]`), 409 `insufficient_stock` with `sku`, `line`, `available` and `requested`,
+404 `unknown_order`.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Field, Header, Router, Schema, Status
+
+from syncsite.api_errors import ApiError, ErrorOut, invalid_param
+
+from . import selectors, services
+from .models import Order
+
+router = Router(tags=["orders"])
+
+Quantity = int | float
+
+
+# -- input --------------------------------------------------------------------------------------
+class CustomerIn(Schema):
+    name: str = Field("", max_length=255)
+    email: str = Field("", max_length=254)
+    phone: str = Field("", max_length=64)
+
+
+class ItemIn(Schema):
+    sku: str = Field(max_length=255)
+    quantity: int = Field(description="Whole units, at least 1")
+
+
+class ShippingIn(Schema):
+    method: str = Field("", max_length=64, description="Free text: courier, pickup, …")
+    address: str = Field("", max_length=2000)
+
+
+class OrderIn(Schema):
+    customer: CustomerIn
+    items: list[ItemIn]
+    shipping: ShippingIn = Field(default_factory=ShippingIn)
+    comment: str = Field("", max_length=4000)
+
+
+# -- output -------------------------------------------------------------------------------------
+class ItemOut(Schema):
+    sku: str
+    name: str
+    quantity: Quantity
+    shipped: Quantity
+    price: str = Field(examples=["1499.00"])
+    total: str = Field(examples=["2998.00"])
+
+
+class HistoryOut(Schema):
+    status: str
+    at: datetime
+
+
+class OrderOut(Schema):
+    id: str = Field(description="The order's public id (a UUID)")
+    number: str = Field(examples=["S-000123"])
+    source: str = Field(examples=["site"])
+    status: str = Field(description="pending, confirmed, processing, partially_shipped, shipped, completed, "
+                                    "cancelled or returned")
+    items: list[ItemOut]
+    total: str = Field(examples=["2998.00"])
+    currency: str = Field(examples=["RUB"])
+    customer: CustomerIn
+    shipping: ShippingIn
+    comment: str
+    created_at: datetime
+    history: list[HistoryOut]
+
+
+def _money(value: Decimal) -> str:
+    return str(value.quantize(Decimal("0.01")))
+
+
+def _quantity(value: Decimal) -> Quantity:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def order_out(order: Order) -> dict[str, Any]:
+    return {
+        "id": str(order.uid),
+        "number": order.number,
+        "source": order.source,
+        "status": order.status,
+        "items": [{"sku": line.sku, "name": line.name, "quantity": _quantity(line.quantity),
+                   "shipped": _quantity(line.shipped_quantity), "price": _money(line.price),
+                   "total": _money(line.total)} for line in order.lines.all()],
+        "total": _money(order.total),
+        "currency": order.currency,
+        "customer": {"name": order.customer.name, "email": order.customer.email, "phone": order.customer.phone},
+        "shipping": {"method": order.shipping_method, "address": order.shipping_address},
+        "comment": order.comment,
+        "created_at": timezone.localtime(order.created_at),
+        "history": [{"status": change.to_status, "at": timezone.localtime(change.at)}
+                    for change in order.status_changes.all()],
+    }
+
+
+# -- views --------------------------------------------------------------------------------------
+@router.post("", response={200: OrderOut, 201: OrderOut, 400: ErrorOut, 409: ErrorOut},
+             summary="Place an order (reserves stock)")
+def order_create(request: HttpRequest, payload: OrderIn,
+                 idempotency_key: str | None = Header(None, alias="Idempotency-Key",
+                                                      description="Required: one per checkout, resent on retries")):
+    key = (idempotency_key or "").strip()
+    if not key:
+        raise invalid_param(("header", "Idempotency-Key"), "required: send one unique key per checkout")
+    if len(key) > 255:
+        raise invalid_param(("header", "Idempotency-Key"), "at most 255 characters")
+    try:
+        result = services.order_create(
+            customer=services.CustomerData(name=payload.customer.name, email=payload.customer.email,
+                                           phone=payload.customer.phone),
+            items=[services.LineRequest(sku=item.sku, quantity=item.quantity) for item in payload.items],
+            shipping_method=payload.shipping.method, shipping_address=payload.shipping.address,
+            comment=payload.comment, idempotency_key=key,
+            request_fingerprint=services.request_hash(payload.dict()), by="site")
+    except services.OrderInvalid as exc:
+        if exc.line is not None:
+            raise invalid_param(("body", "items", exc.line, exc.field or "sku"), exc.detail) from None
+        raise invalid_param(("body", *(exc.field or "body").split(".")), exc.detail) from None
+    except services.InsufficientStock as exc:
+        raise ApiError(409, "insufficient_stock", str(exc), sku=exc.sku, line=exc.line,
+                       available=_quantity(exc.available), requested=_quantity(exc.requested)) from None
+    order = selectors.order_get(order_id=result.order.pk)
+    return Status(201 if result.created else 200, order_out(order))
+
+
+@router.get("/{order_id}", response={200: OrderOut, 404: ErrorOut}, summary="An order with its status history")
+def order_detail(request: HttpRequest, order_id: str):
+    order = selectors.order_get_by_public_id(public_id=order_id)
+    if order is None:
+        raise ApiError(404, "unknown_order", f"no order {order_id}")
+    return order_out(order)

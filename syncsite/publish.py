@@ -1,0 +1,87 @@
+"""Publish a Celery task without ever blocking the caller on a dead or slow broker.
+
+Every caller of `publish` has the work already recorded in the database (an order waiting to be
+exported, an inbound event `received`, a status e-mail owed), and a beat sweeper or outbox job
+finds rows whose signal was lost. So a failed publish is logged and forgotten, never raised:
+a webhook must answer MoySklad within 1.5 s and an order must be accepted with the broker down.
+
+Why a thread: even with `retry=False`, kombu re-tries establishing a broker connection (about
+2 s against a refused Redis port; longer against a host that drops packets), and that cannot be
+bounded per call. So the send runs on a small thread pool and the caller waits at most
+`WAIT_SECONDS`; a send still running after that finishes (or fails) on its own. After a failure
+the publisher stays quiet for `QUIET_SECONDS`, and it never lets more than `MAX_IN_FLIGHT` sends
+pile up, so an outage costs the callers nothing but the log lines.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+log = logging.getLogger("syncsite.publish")
+
+WAIT_SECONDS = 0.3
+QUIET_SECONDS = 10.0
+MAX_IN_FLIGHT = 32   # a healthy broker takes a publish in ~1 ms: only a hung one lets this fill
+
+_lock = threading.Lock()
+_quiet_until = 0.0
+_in_flight = 0
+_executor: ThreadPoolExecutor | None = None
+_executor_pid = 0
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One pool per process (recreated after a fork: threads do not survive one)."""
+    global _executor, _executor_pid
+    with _lock:
+        if _executor is None or _executor_pid != os.getpid():
+            _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="publish")
+            _executor_pid = os.getpid()
+        return _executor
+
+
+def _send(task, args: tuple, kwargs: dict) -> bool:
+    global _quiet_until, _in_flight
+    try:
+        task.apply_async(args=args, kwargs=kwargs, retry=False)
+        return True
+    except Exception as exc:  # any broker/transport error: the row stays, the sweeper finds it
+        with _lock:
+            _quiet_until = time.monotonic() + QUIET_SECONDS
+        log.warning("publish.failed task=%s %s: %s", task.name, exc.__class__.__name__, exc)
+        return False
+    finally:
+        with _lock:
+            _in_flight -= 1
+
+
+def publish(task, *args, **kwargs) -> bool:
+    """Send `task(*args, **kwargs)` to the broker; True when the broker took it in time."""
+    global _in_flight
+    if task.app.conf.task_always_eager:
+        task.apply_async(args=args, kwargs=kwargs)  # development: run inline
+        return True
+    with _lock:
+        if time.monotonic() < _quiet_until:
+            log.info("publish.skipped-broker-down task=%s", task.name)
+            return False
+        if _in_flight >= MAX_IN_FLIGHT:
+            log.warning("publish.skipped-backlog task=%s in_flight=%s", task.name, _in_flight)
+            return False
+        _in_flight += 1
+    future = _pool().submit(_send, task, args, kwargs)
+    try:
+        return future.result(timeout=WAIT_SECONDS)
+    except FutureTimeout:
+        log.warning("publish.slow task=%s: still sending after %.1fs; not waiting", task.name, WAIT_SECONDS)
+        return False
+
+
+def reset() -> None:
+    """Forget a past failure (tests; after the broker is known to be back)."""
+    global _quiet_until
+    _quiet_until = 0.0

@@ -1,0 +1,125 @@
+"""Fixtures shared by the order and webhook tests (imported by their conftest.py files)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+
+from integrations.http.client import BaseClient
+from integrations.models import OfferBinding, System
+from tests.factories import make_offer, make_product, make_stock, make_warehouse
+from tests.moysklad_orders_fake import FakeMoySklad, fake_ms  # noqa: F401  (fixture)
+
+
+@dataclass
+class Published:
+    calls: list
+
+    def names(self) -> list[str]:
+        return [name for name, _args in self.calls]
+
+    def args_of(self, name: str) -> list:
+        return [args for n, args in self.calls if n == name]
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Record what would be published to the broker instead of publishing it."""
+    from syncsite import publish as publisher
+
+    record = Published([])
+
+    def fake(task, *args, **kwargs):
+        record.calls.append((task.name, args))
+        return True
+
+    monkeypatch.setattr(publisher, "publish", fake)
+    return record
+
+
+@pytest.fixture(autouse=True)
+def _fast_backoff(monkeypatch):
+    monkeypatch.setattr(BaseClient, "backoff_base", 0.001)
+
+
+@dataclass
+class Shop:
+    warehouse: object
+    phone: object   # offer, product without variants, bound to MoySklad product
+    case: object    # offer, a variant, bound to MoySklad variant
+    phone_ms_id: str
+    case_ms_id: str
+
+
+def bind(offer, external_id: str, kind: str) -> None:
+    OfferBinding.objects.create(system=System.MOYSKLAD, offer=offer, external_id=external_id, kind=kind,
+                                external_code=offer.sku)
+
+
+@pytest.fixture
+def shop(db):
+    """Two offers in stock in one warehouse, linked to MoySklad (a product and a variant)."""
+    warehouse = make_warehouse(code="main", name="Основной склад")
+    phone = make_offer(sku="PHONE-1", name="Телефон", price=Decimal("1499.00"),
+                       product=make_product(name="Телефон", vat=20))
+    case = make_offer(sku="CASE-RED", name="Чехол (красный)", price=Decimal("250.50"), is_variant=True)
+    make_stock(offer=phone, warehouse=warehouse, stock=5)
+    make_stock(offer=case, warehouse=warehouse, stock=3)
+    phone_id, case_id = "11111111-0000-0000-0000-000000000001", "33333333-0000-0000-0000-000000000001"
+    bind(phone, phone_id, "product")
+    bind(case, case_id, "variant")
+    return Shop(warehouse, phone, case, phone_id, case_id)
+
+
+def order_body(*items, name="Иван Петров", email="ivan@example.com", phone="+7 (926) 123-45-67", **extra) -> dict:
+    body = {"customer": {"name": name, "email": email, "phone": phone},
+            "items": [{"sku": sku, "quantity": qty} for sku, qty in items],
+            "shipping": {"method": "courier", "address": "Москва, ул. Примерная, 1"}, "comment": "позвонить"}
+    body.update(extra)
+    return body
+
+
+API_TOKEN = "test-storefront-token"
+
+
+@pytest.fixture
+def api(client, settings):
+    """The Django test client, authenticated as the storefront."""
+    settings.STOREFRONT_API_TOKEN = API_TOKEN
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {API_TOKEN}"
+    return client
+
+
+def post_order(api, body: dict, key: str | None = "checkout-1"):
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
+    return api.post("/api/v1/orders", data=body, content_type="application/json", **headers)
+
+
+WEBHOOK_TOKEN = "hook-secret-token"  # fake_ms sets MOYSKLAD["WEBHOOK_TOKEN"] to this
+
+
+def notification(*events: tuple[str, str, str], base: str = "https://ms.test/api/remap/1.2") -> dict:
+    """A MoySklad notification body: events as (entity type, id, action)."""
+    return {"auditContext": {"meta": {"type": "audit", "href": f"{base}/audit/1"}, "uid": "admin@shop",
+                             "moment": "2026-11-23 15:51:16"},
+            "events": [{"meta": {"type": t, "href": f"{base}/entity/{t}/{i}"}, "action": a, "accountId": "acc"}
+                       for t, i, a in events]}
+
+
+def deliver(client, body, *, request_id: str = "req-1", token: str = WEBHOOK_TOKEN, raw: bytes | None = None):
+    """POST a notification to the webhook as MoySklad does (requestId in the query string)."""
+    import json
+
+    data = raw if raw is not None else json.dumps(body).encode()
+    url = f"/webhooks/moysklad/{token}/" + (f"?requestId={request_id}" if request_id else "")
+    return client.generic("POST", url, data, content_type="application/json")
+
+
+def process_all() -> dict:
+    """Process every stored event (what the worker does after the signal)."""
+    from integrations.models import InboundEvent
+    from integrations.moysklad.events import events_process
+
+    ids = list(InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED).values_list("pk", flat=True))
+    return events_process(event_ids=ids)

@@ -1,0 +1,265 @@
+"""Export to MoySklad: exactly one customerorder per order whatever fails, the payload MoySklad
+expects, counterparties matched once, and the outbox catching what the queue lost."""
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from integrations import jobs
+from integrations.http.errors import UpstreamUnavailableError
+from integrations.models import CustomerBinding, JobRun, OrderBinding
+from integrations.moysklad.client import MoySkladClient
+from integrations.moysklad.orders import OrderExportSession, customer_code
+from integrations.runs import run_job
+from orders import services
+from orders.models import ExportState, Order, Reservation
+from stock.models import StockLevel
+from tests.moysklad_orders_fake import BASE, _error
+
+pytestmark = pytest.mark.django_db
+
+
+def make_order(shop, *items, email="ivan@example.com", phone="+7 926 123-45-67", key=None) -> Order:
+    items = items or (("PHONE-1", 2), ("CASE-RED", 1))
+    return services.order_create(
+        customer=services.CustomerData(name="Иван Петров", email=email, phone=phone),
+        items=[services.LineRequest(sku=s, quantity=q) for s, q in items], shipping_method="courier",
+        shipping_address="Москва, ул. Примерная, 1", comment="позвонить", idempotency_key=key).order
+
+
+def export(order_id: int) -> str:
+    with MoySkladClient() as client:
+        return OrderExportSession(client).export(order_id)
+
+
+def test_export_creates_counterparty_and_order_with_sync_id(fake_ms, shop, published):
+    order = make_order(shop)
+    assert export(order.pk) == "exported"
+    (remote,) = fake_ms.orders.values()
+    assert remote["externalCode"] == str(order.uid) and remote["syncId"] == str(order.uid)
+    (counterparty,) = fake_ms.counterparties.values()
+    assert counterparty["externalCode"] == customer_code(order.customer)
+    assert counterparty["syncId"] == str(order.customer.uid)
+    assert counterparty["email"] == "ivan@example.com"
+    assert remote["agent"]["meta"]["href"].endswith(counterparty["id"])
+    order.refresh_from_db()
+    assert order.export_state == ExportState.EXPORTED and order.exported_at
+    binding = OrderBinding.objects.get(order=order)
+    assert binding.external_id == remote["id"] and binding.ui_url.startswith("https://online.moysklad.ru/")
+
+
+def test_export_payload_points_at_product_and_variant_with_kopecks(fake_ms, shop, published):
+    order = make_order(shop)
+    export(order.pk)
+    (remote,) = fake_ms.orders.values()
+    positions = sorted(remote["_positions"], key=lambda p: p["price"])
+    assert [p["assortment"]["meta"]["href"] for p in positions] == [
+        f"{BASE}/entity/variant/{shop.case_ms_id}", f"{BASE}/entity/product/{shop.phone_ms_id}"]
+    assert [p["assortment"]["meta"]["type"] for p in positions] == ["variant", "product"]
+    assert [(p["price"], p["quantity"], p["reserve"]) for p in positions] == [(25050, 1, 1), (149900, 2, 2)]
+    assert positions[1]["vat"] == 20 and remote["vatEnabled"] is True
+    assert remote["organization"]["meta"]["href"].endswith(fake_ms.organizations[0]["id"])
+    assert remote["store"]["meta"]["href"].endswith(fake_ms.stores[0]["id"])
+    assert remote["shipmentAddress"] == "Москва, ул. Примерная, 1"
+    assert order.number in remote["description"] and "позвонить" in remote["description"]
+
+
+def test_writes_send_webhook_disable_prefix(fake_ms, shop, published):
+    export(make_order(shop).pk)
+    writes = fake_ms.calls("POST")
+    assert {w.url.path.rsplit("/", 1)[-1] for w in writes} == {"counterparty", "customerorder"}
+    assert all(w.headers["X-Lognex-WebHook-DisableByPrefix"] == "https://shop.example.com" for w in writes)
+    assert all("X-Lognex-WebHook-DisableByPrefix" not in r.headers for r in fake_ms.calls("GET"))
+
+
+def test_returning_customer_costs_one_request_per_order(fake_ms, shop, published):
+    export(make_order(shop, ("PHONE-1", 1)).pk)
+    before = len(fake_ms.requests)
+    second = make_order(shop, ("PHONE-1", 1))
+    with MoySkladClient() as client:
+        session = OrderExportSession(client)
+        assert session.export(second.pk) == "exported"
+    assert len(fake_ms.requests) - before == 1  # the create; counterparty and defaults are cached
+    assert len(fake_ms.counterparties) == 1
+
+
+def test_defaults_from_settings_cost_no_request(fake_ms, shop, published, settings):
+    settings.MOYSKLAD = {**settings.MOYSKLAD, "ORGANIZATION_ID": "0b1e4f2a-0000-0000-0000-000000000009",
+                         "STORE_ID": "0b1e4f2a-0000-0000-0000-00000000000a"}
+    export(make_order(shop).pk)
+    assert not fake_ms.calls("GET", "/entity/organization") and not fake_ms.calls("GET", "/entity/store")
+    (remote,) = fake_ms.orders.values()
+    assert remote["organization"]["meta"]["href"].endswith("0b1e4f2a-0000-0000-0000-000000000009")
+
+
+def test_store_setting_by_name_is_looked_up(fake_ms, shop, published, settings):
+    settings.MOYSKLAD = {**settings.MOYSKLAD, "STORE_ID": "Основной склад"}
+    export(make_order(shop).pk)
+    (remote,) = fake_ms.orders.values()
+    assert remote["store"]["meta"]["href"].endswith(fake_ms.stores[0]["id"])
+
+
+def test_counterparty_found_by_email_then_by_phone(fake_ms, shop, published):
+    fake_ms.counterparties["cp-mail"] = {"id": "cp-mail", "name": "Иван", "email": "ivan@example.com"}
+    fake_ms.counterparties["cp-phone"] = {"id": "cp-phone", "name": "Мария", "phone": "8 (999) 000-11-22"}
+    export(make_order(shop, ("PHONE-1", 1)).pk)
+    export(make_order(shop, ("PHONE-1", 1), email="", phone="+79990001122").pk)
+    agents = sorted(o["agent"]["meta"]["href"].rsplit("/", 1)[-1] for o in fake_ms.orders.values())
+    assert agents == ["cp-mail", "cp-phone"]
+    assert not fake_ms.calls("POST", "/entity/counterparty")
+    assert CustomerBinding.objects.count() == 2
+
+
+def test_connection_dropped_after_create_makes_exactly_one_order(fake_ms, shop, published):
+    """MoySklad created the order but the answer never arrived: the client's retry re-sends the
+    same syncId and gets that order back instead of a second one."""
+    order = make_order(shop)
+    fake_ms.drop_after_create = 1
+    assert export(order.pk) == "exported"
+    assert len(fake_ms.orders) == 1
+    assert len(fake_ms.calls("POST", "/entity/customerorder")) == 2
+    assert OrderBinding.objects.get(order=order).external_id == next(iter(fake_ms.orders))
+
+
+def test_connection_dropped_without_sync_id_dedup_still_one_order(fake_ms, shop, published):
+    """Even if the create itself were not deduplicated, the next attempt searches by externalCode
+    first and binds the order that is already there."""
+    order = make_order(shop)
+    fake_ms.honour_sync_id = False
+    fake_ms.drop_after_create = 1
+    fake_ms.fail_next = []
+    # Every retry inside the client hits a dropped connection: the export fails for now...
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(MoySkladClient, "max_attempts", 1)
+        with pytest.raises(UpstreamUnavailableError):
+            export(order.pk)
+    order.refresh_from_db()
+    assert order.export_state == ExportState.PENDING and order.export_attempts == 1
+    # ... and the retry finds it by externalCode instead of creating a second one.
+    assert export(order.pk) == "found_existing"
+    assert len(fake_ms.orders) == 1
+    assert fake_ms.calls("GET", "/entity/customerorder")[-1].url.params["filter"] == f"externalCode={order.uid}"
+
+
+def test_worker_killed_mid_export_retry_finishes_without_duplicate(fake_ms, shop, published):
+    """A worker died after sending the create: the binding row exists with no external id."""
+    order = make_order(shop)
+    with MoySkladClient() as client:
+        body = OrderExportSession(client).payload(order)
+        client.customerorder_create(body)  # reached MoySklad; the worker died before binding
+    OrderBinding.objects.create(order=order, external_id="", external_code=order.export_code,
+                                create_attempted_at=order.created_at)
+    assert export(order.pk) == "found_existing"
+    assert len(fake_ms.orders) == 1
+    order.refresh_from_db()
+    assert order.export_state == ExportState.EXPORTED
+
+
+def test_killed_before_the_create_was_sent_creates_it_once(fake_ms, shop, published):
+    order = make_order(shop)
+    OrderBinding.objects.create(order=order, external_id="", external_code=order.export_code)
+    assert export(order.pk) == "exported"
+    assert len(fake_ms.orders) == 1
+
+
+def test_two_exporters_never_work_on_one_order(fake_ms, shop, published):
+    order = make_order(shop)
+    assert services.order_export_claim(order_id=order.pk, owner="other-worker")
+    assert export(order.pk) == "skipped"
+    assert not fake_ms.orders
+    services.order_export_release(order_id=order.pk, owner="other-worker")
+    assert export(order.pk) == "exported"
+    assert export(order.pk) == "skipped"  # exported orders are not pending any more
+    assert len(fake_ms.orders) == 1
+
+
+def test_expired_lease_of_a_dead_worker_is_taken_over(fake_ms, shop, published):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    order = make_order(shop)
+    Order.objects.filter(pk=order.pk).update(export_lease_owner="dead",
+                                             export_lease_until=timezone.now() - timedelta(1))
+    assert export(order.pk) == "exported"
+
+
+def test_export_releases_reservations_without_touching_available(fake_ms, shop, published):
+    order = make_order(shop)
+    assert StockLevel.objects.get(offer=shop.phone).available == 3
+    export(order.pk)
+    assert not Reservation.objects.filter(released_at__isnull=True).exists()
+    assert set(Reservation.objects.values_list("release_reason", flat=True)) == {"exported"}
+    assert StockLevel.objects.get(offer=shop.phone).available == 3  # the stock sync rewrites it from MoySklad
+
+
+def test_offer_not_linked_keeps_order_pending_with_the_reason(fake_ms, shop, published):
+    from integrations.models import OfferBinding
+
+    order = make_order(shop)
+    OfferBinding.objects.filter(offer=shop.case).delete()
+    run = run_job(jobs.get("orders-export"), trigger="test")
+    assert run.status == JobRun.Status.SUCCESS and run.error_count == 1
+    order.refresh_from_db()
+    assert order.export_state == ExportState.PENDING and "CASE-RED" in order.export_error
+    assert not fake_ms.orders
+
+
+def test_rejected_order_is_failed_until_a_manager_requeues_it(fake_ms, shop, published):
+    order = make_order(shop)
+    fake_ms.fail_next = [_error(412, 3000, "поле 'agent' не может быть пустым")]
+    fake_ms.counterparties["x"] = {"id": "x", "email": "ivan@example.com"}
+    run = run_job(jobs.get("orders-export"), trigger="test")
+    assert run.error_count == 1
+    order.refresh_from_db()
+    assert order.export_state == ExportState.FAILED and "3000" in order.export_error
+    assert services.order_export_requeue(order_ids=[order.pk]) == 1
+    run_job(jobs.get("orders-export"), trigger="test")
+    order.refresh_from_db()
+    assert order.export_state == ExportState.EXPORTED and len(fake_ms.orders) == 1
+
+
+def test_outbox_job_exports_orders_whose_signal_was_lost(fake_ms, shop, published):
+    """The broker was down when these orders committed: nothing was queued, the job finds them."""
+    orders = [make_order(shop, ("PHONE-1", 1)) for _ in range(3)]
+    run = run_job(jobs.get("orders-export"), trigger="test")
+    assert run.status == JobRun.Status.SUCCESS, run.message
+    assert run.counts["exported"] == 3
+    assert {o["externalCode"] for o in fake_ms.orders.values()} == {str(o.uid) for o in orders}
+    assert run_job(jobs.get("orders-export"), trigger="test").counts.get("exported", 0) == 0
+
+
+def test_transport_failure_stops_the_run_and_keeps_orders_pending(fake_ms, shop, published):
+    order = make_order(shop)
+    fake_ms.fail_next = [httpx.Response(503)] * 10
+    with pytest.raises(UpstreamUnavailableError):
+        run_job(jobs.get("orders-export"), trigger="test")
+    order.refresh_from_db()
+    assert order.export_state == ExportState.PENDING and order.export_attempts == 1
+    assert order.export_lease_owner == ""  # released for the next attempt
+
+
+def test_export_task_exports_one_order(fake_ms, shop, published):
+    from integrations.moysklad.tasks import order_export_task
+
+    order = make_order(shop)
+    assert order_export_task.apply(args=[order.pk]).get() == "exported"
+
+
+def test_not_configured_export_job_reports_and_succeeds(db, settings, published):
+    settings.MOYSKLAD = {**settings.MOYSKLAD, "TOKEN": "", "LOGIN": "", "PASSWORD": ""}
+    run = run_job(jobs.get("orders-export"), trigger="test")
+    assert run.status == JobRun.Status.NOT_CONFIGURED
+
+
+def test_many_orders_for_a_returning_customer_stay_within_two_requests_each(fake_ms, shop, published):
+    from tests.factories import make_stock
+
+    StockLevel.objects.filter(offer=shop.phone).update(stock=1000, available=1000)
+    export(make_order(shop, ("PHONE-1", 1)).pk)  # the customer's first order
+    for _ in range(20):
+        make_order(shop, ("PHONE-1", 1))
+    before = len(fake_ms.requests)
+    run = run_job(jobs.get("orders-export"), trigger="test")
+    assert run.counts["exported"] == 20
+    assert (len(fake_ms.requests) - before) / 20 <= 2

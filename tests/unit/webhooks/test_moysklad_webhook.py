@@ -1,0 +1,275 @@
+"""POST /webhooks/moysklad/<token>/: check, store, signal, answer — and nothing written when a
+check fails. Then processing: catalog refreshes, deletions, stock, forged links, the sweeper."""
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from catalog.models import Offer, Product
+from integrations.models import InboundEvent, JobRun
+from integrations.moysklad.events import events_reprocess, events_sweep
+from tests.orders_fixtures import WEBHOOK_TOKEN, deliver, notification, process_all
+
+pytestmark = pytest.mark.django_db
+BASE = "https://ms.test/api/remap/1.2"
+
+
+def test_notification_is_stored_and_signalled_after_commit(client, fake_ms, published,
+                                                           django_capture_on_commit_callbacks):
+    body = notification(("customerorder", "o1", "UPDATE"), ("demand", "d1", "CREATE"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = deliver(client, body, request_id="r-1")
+    assert response.status_code == 200 and response.json() == {"stored": 2, "queued": 2}
+    events = list(InboundEvent.objects.order_by("id"))
+    assert [(e.entity_type, e.action, e.status) for e in events] == [("customerorder", "UPDATE", "received"),
+                                                                     ("demand", "CREATE", "received")]
+    assert events[0].dedup_key == "r-1:0:UPDATE:customerorder:o1"
+    assert events[0].payload["auditContext"]["uid"] == "admin@shop"
+    assert published.args_of("integrations.moysklad.events_process") == [([e.pk for e in events],)]
+    assert not fake_ms.requests  # no upstream call in the request
+
+
+def test_wrong_token_is_404_and_nothing_stored(client, fake_ms, published):
+    response = deliver(client, notification(("product", "p", "UPDATE")), token="wrong-token")
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+    assert not InboundEvent.objects.exists() and not published.calls
+
+
+def test_unset_token_is_404(client, fake_ms, settings):
+    settings.MOYSKLAD = {**settings.MOYSKLAD, "WEBHOOK_TOKEN": ""}
+    assert deliver(client, notification(("product", "p", "UPDATE")), token="").status_code == 404
+    assert deliver(client, notification(("product", "p", "UPDATE")), token="anything").status_code == 404
+    assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"", b"[]", b'{"events": []}', b'{"events": [{"action": "UPDATE"}]}',
+                                 b'{"events": [{"meta": {"type": "product", "href": "ftp://x"}, "action": "UPDATE"}]}',
+                                 b'{"events": [{"meta": {"type": "product", "href": "https://x/1"}}]}',
+                                 "{\"events\": \"\xff\"}".encode("latin-1")])
+def test_malformed_body_is_400_and_nothing_stored(client, fake_ms, published, raw):
+    response = deliver(client, None, raw=raw)
+    assert response.status_code == 400 and response.json()["error"] == "invalid"
+    assert not InboundEvent.objects.exists() and not published.calls
+
+
+def test_oversized_body_is_413_and_nothing_stored(client, fake_ms, published, settings):
+    settings.WEBHOOK_MAX_BODY = 1000
+    body = notification(*[("product", f"p{i}", "UPDATE") for i in range(50)])
+    response = deliver(client, body)
+    assert response.status_code == 413 and response.json()["error"] == "too_large"
+    assert not InboundEvent.objects.exists()
+
+
+def test_get_is_not_allowed(client, fake_ms):
+    assert client.get(f"/webhooks/moysklad/{WEBHOOK_TOKEN}/").status_code == 405
+
+
+def test_duplicate_notification_is_stored_once(client, fake_ms, published, django_capture_on_commit_callbacks):
+    body = notification(("product", "p1", "UPDATE"))
+    with django_capture_on_commit_callbacks(execute=True):
+        first = deliver(client, body, request_id="same")
+        second = deliver(client, body, request_id="same")
+    assert first.json() == {"stored": 1, "queued": 1}
+    assert second.status_code == 200 and InboundEvent.objects.count() == 1
+
+
+def test_notification_without_request_id_dedups_on_the_body(client, fake_ms, published):
+    body = notification(("product", "p1", "UPDATE"))
+    deliver(client, body, request_id="")
+    deliver(client, body, request_id="")
+    assert InboundEvent.objects.count() == 1
+
+
+def test_stock_notification_is_stored(client, fake_ms, published):
+    body = {"accountId": "acc", "stockType": "stock", "reportType": "bystore",
+            "reportUrl": f"{BASE}/report/stock/bystore/current?changedSince=2026-11-23 19:14:32"}
+    assert deliver(client, body).status_code == 200
+    event = InboundEvent.objects.get()
+    assert (event.entity_type, event.action) == ("webhookstock", "STOCK")
+
+
+def test_broker_down_the_webhook_answers_fast_stores_and_the_sweeper_recovers(
+        client, fake_ms, settings, django_capture_on_commit_callbacks, monkeypatch):
+    """Publishing goes to a broker nobody listens on: the view still answers 200 well within
+    MoySklad's 1.5 s, the event is stored, and the sweeper re-signals it once the broker is back."""
+    from syncsite import publish as publisher
+    from syncsite.celery import app
+
+    publisher.reset()
+    dead = "redis://127.0.0.1:1/0"
+    # conf first: monkeypatch restores what it read, and conf.broker_url reads the environment first
+    # (so after setenv it would read, and later "restore", the dead URL).
+    monkeypatch.setattr(app.conf, "broker_url", dead)
+    monkeypatch.setenv("CELERY_BROKER_URL", dead)
+    # Fresh pools for the dead URL; the live ones are untouched and come back with monkeypatch's undo.
+    monkeypatch.setattr(app, "_pool", None)
+    monkeypatch.setattr(app.amqp, "_producer_pool", None)
+    try:
+        body = notification(("customerorder", "o1", "UPDATE"))
+        started = time.monotonic()
+        with django_capture_on_commit_callbacks(execute=True):
+            response = deliver(client, body, request_id="down-1")
+        elapsed = time.monotonic() - started
+        assert response.status_code == 200
+        assert elapsed < 1.5, f"took {elapsed:.2f}s"
+        # The next one does not even try the dead broker for a while.
+        started = time.monotonic()
+        with django_capture_on_commit_callbacks(execute=True):
+            assert deliver(client, body, request_id="down-2").status_code == 200
+        assert time.monotonic() - started < 0.5
+    finally:
+        deadline = time.monotonic() + 10
+        while publisher._in_flight and time.monotonic() < deadline:  # let the background sends fail
+            time.sleep(0.05)
+    assert app.conf.broker_url == dead
+    assert InboundEvent.objects.filter(status="received").count() == 2
+    # The broker is back: the sweeper (beat, every minute) re-signals what is older than a minute.
+    publisher.reset()
+    signalled = []
+    monkeypatch.setattr(publisher, "publish", lambda task, *args: signalled.append((task.name, args)) or True)
+    InboundEvent.objects.update(received_at=timezone.now() - timedelta(minutes=2))
+    assert events_sweep()["requeued"] == 2
+    assert signalled[0][0] == "integrations.moysklad.events_process"
+    fake_ms.orders["o1"] = {"id": "o1", "updated": fake_ms.tick(), "_positions": []}
+    from integrations.moysklad.events import events_process
+
+    events_process(event_ids=list(signalled[0][1][0]))
+    assert set(InboundEvent.objects.values_list("status", flat=True)) == {"ignored"}  # processed (not our order)
+
+
+def test_sweeper_frees_events_of_a_dead_worker_and_leaves_fresh_ones(fake_ms, published):
+    now = timezone.now()
+    fresh = InboundEvent.objects.create(dedup_key="a", entity_type="product", action="UPDATE", received_at=now)
+    stuck = InboundEvent.objects.create(dedup_key="b", entity_type="product", action="UPDATE", status="processing",
+                                        received_at=now - timedelta(hours=1), claimed_at=now - timedelta(hours=1))
+    result = events_sweep()
+    assert result == {"requeued": 1, "freed": 1, "mails": 0}
+    stuck.refresh_from_db()
+    assert stuck.status == "received"
+    assert published.args_of("integrations.moysklad.events_process") == [([stuck.pk],)]
+    fresh.refresh_from_db()
+    assert fresh.status == "received"
+
+
+def test_event_is_processed_once_even_if_signalled_twice(client, fake_ms, published):
+    from integrations.moysklad.events import events_process
+
+    deliver(client, notification(("product", "gone", "DELETE")))
+    (event_id,) = InboundEvent.objects.values_list("pk", flat=True)
+    first = events_process(event_ids=[event_id])
+    assert events_process(event_ids=[event_id]) == {}
+    assert first == {"ignored": 1}
+    assert InboundEvent.objects.get().attempts == 1
+
+
+# -- catalog and stock ------------------------------------------------------------------------------
+def _product_row(id_, name="Телефон", updated="2026-11-23 12:00:00.000", **kw):
+    row = {"meta": {"href": f"{BASE}/entity/product/{id_}", "type": "product"}, "id": id_, "name": name,
+           "article": "PHONE-1", "code": "p1", "archived": False, "updated": updated, "variantsCount": 0,
+           "salePrices": [{"value": 159900.0, "priceType": {"id": "pt", "name": "Цена продажи"}}]}
+    row.update(kw)
+    return row
+
+
+def test_product_update_refreshes_that_product(client, fake_ms, shop, published):
+    from integrations.models import ProductBinding
+
+    ProductBinding.objects.create(product=shop.phone.product, external_id=shop.phone_ms_id)
+    fake_ms.entities["product"][shop.phone_ms_id] = _product_row(shop.phone_ms_id, name="Телефон X")
+    deliver(client, notification(("product", shop.phone_ms_id, "UPDATE")))
+    assert process_all() == {"imported": 1}
+    shop.phone.refresh_from_db()
+    assert shop.phone.price == 1599 and shop.phone.product.name == "Телефон X"
+    assert len(fake_ms.calls("GET", f"/entity/product/{shop.phone_ms_id}")) == 1
+
+
+def test_variant_of_an_unknown_product_imports_the_product_first(client, fake_ms, db, published):
+    fake_ms.entities["product"]["pp"] = _product_row("pp", name="Чехол", article="", code="case", variantsCount=1)
+    fake_ms.entities["variant"]["vv"] = {
+        "meta": {"href": f"{BASE}/entity/variant/vv", "type": "variant"}, "id": "vv", "name": "Чехол (синий)",
+        "code": "CASE-BLUE", "updated": "2026-11-23 12:00:00.000", "archived": False,
+        "salePrices": [{"value": 50000.0, "priceType": {"id": "pt"}}],
+        "product": {"meta": {"href": f"{BASE}/entity/product/pp", "type": "product"}},
+        "characteristics": [{"name": "Цвет", "value": "синий"}]}
+    deliver(client, notification(("variant", "vv", "UPDATE")))
+    assert process_all() == {"imported": 1}
+    assert Offer.objects.get(sku="CASE-BLUE").product.name == "Чехол"
+
+
+def test_product_and_variant_delete_archive(client, fake_ms, shop, published):
+    from integrations.models import ProductBinding
+
+    ProductBinding.objects.create(product=shop.phone.product, external_id=shop.phone_ms_id)
+    deliver(client, notification(("product", shop.phone_ms_id, "DELETE"), ("variant", shop.case_ms_id, "DELETE")))
+    assert process_all() == {"archived": 2}
+    assert Product.objects.get(pk=shop.phone.product_id).archived
+    assert set(Offer.objects.values_list("sku", "archived")) == {("PHONE-1", True), ("CASE-RED", True)}
+    assert not fake_ms.requests
+
+
+def test_forged_href_to_another_host_is_never_followed(client, fake_ms, db, published):
+    body = notification(("product", "p1", "UPDATE"), base="https://evil.example.com/api/remap/1.2")
+    assert deliver(client, body).status_code == 200
+    process_all()
+    event = InboundEvent.objects.get()
+    assert event.status == "failed" and "refusing to follow" in event.error
+    assert not fake_ms.requests
+
+
+def test_stock_event_runs_the_stock_job(client, fake_ms, db, published):
+    body = {"accountId": "acc", "stockType": "stock", "reportType": "bystore",
+            "reportUrl": f"{BASE}/report/stock/bystore/current?changedSince=2026-11-23 19:14:32"}
+    deliver(client, body)
+    counts = process_all()
+    assert InboundEvent.objects.get().status == "done", InboundEvent.objects.get().error
+    assert JobRun.objects.filter(job="moysklad-stock", trigger="event").count() == 1
+    assert fake_ms.calls("GET", "/report/stock/bystore/current")
+    assert list(counts) and list(counts)[0].startswith("stock run")
+
+
+def test_stock_event_with_foreign_report_url_is_ignored(client, fake_ms, db, published):
+    body = {"reportUrl": "https://evil.example.com/report?changedSince=x", "stockType": "stock"}
+    deliver(client, body)
+    assert process_all() == {"ignored": 1}
+    assert not fake_ms.requests
+
+
+def test_upstream_down_puts_the_event_back_for_a_retry(client, fake_ms, shop, published):
+    import httpx
+
+    deliver(client, notification(("product", shop.phone_ms_id, "UPDATE")))
+    fake_ms.fail_next = [httpx.Response(503)] * 10
+    assert process_all() == {"retry": 1}
+    event = InboundEvent.objects.get()
+    assert event.status == "received" and event.attempts == 1 and "503" in event.error
+
+
+def test_unknown_event_kind_is_ignored(client, fake_ms, db, published):
+    deliver(client, notification(("counterparty", "c1", "UPDATE")))
+    assert process_all() == {"ignored": 1}
+
+
+def test_reprocess_requeues_failed_events(client, fake_ms, db, published, django_capture_on_commit_callbacks):
+    event = InboundEvent.objects.create(dedup_key="x", entity_type="product", action="UPDATE", status="failed",
+                                        attempts=3, error="boom", received_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert events_reprocess(event_ids=[event.pk]) == 1
+    event.refresh_from_db()
+    assert (event.status, event.attempts, event.error) == ("received", 0, "")
+    assert published.args_of("integrations.moysklad.events_process") == [([event.pk],)]
+
+
+def test_not_configured_moysklad_ignores_events(client, fake_ms, settings, published):
+    deliver(client, notification(("product", "p1", "UPDATE")))
+    settings.MOYSKLAD = {**settings.MOYSKLAD, "TOKEN": ""}
+    assert process_all() == {"ignored": 1}
+
+
+def test_event_whose_link_is_not_its_type_is_not_followed(client, fake_ms, db, published):
+    body = notification(("product", "p1", "UPDATE"))
+    body["events"][0]["meta"]["href"] = f"{BASE}/entity/customerorder/x1"
+    deliver(client, body)
+    assert process_all() == {"ignored": 1}
+    assert not fake_ms.requests
