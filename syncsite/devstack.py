@@ -90,6 +90,13 @@ def main() -> int:
     if not real_moysklad:
         for key, value in sandbox_env(sandbox_url).items():
             env.setdefault(key, value)
+        from integrations.sandbox.channels import settings_for  # the marketplace emulators (stock)
+        env.update({k: v for k, v in settings_for(sandbox_url, configured).items() if k not in env})
+        # The order loop (issue 3): the sandbox places a demo order through the storefront API once
+        # the catalog is synced, and a scripted manager moves orders along every 30 s.
+        env.setdefault("SANDBOX_MANAGER_INTERVAL", "30")
+        env.setdefault("SANDBOX_DEMO_SITE_URL", env["SITE_URL"])
+        env.setdefault("SANDBOX_DEMO_API_TOKEN", env["STOREFRONT_API_TOKEN"])
 
     def manage(*args: str) -> None:
         subprocess.run([PY, "manage.py", *args], cwd=BASE, env=env, check=True)
@@ -121,6 +128,9 @@ def main() -> int:
     if not _wait_port(host, web_port):
         print("web did not start", file=sys.stderr)
         return _stop(procs, 1)
+
+    if not real_moysklad:  # the sandbox notifies the site of order changes (real accounts: see README)
+        subprocess.run([PY, "manage.py", "moysklad_webhooks", "register"], cwd=BASE, env=env, check=False)
 
     # The first sync happens by itself: catalog, then stock (stock needs the offers).
     subprocess.run([PY, "manage.py", "shell", "-c", (

@@ -26,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
+from .channels import describe as describe_marketplaces
+from .channels import mount_marketplaces
 from .common import ApiEmulator, Response, SandboxApp
 from .moysklad import API_ROOT, MoySkladEmulator
 
@@ -133,6 +135,8 @@ class SandboxServer:
             stores=stores, seed=seed, rate_limit=rate_limit, token=token, login=login, password=password,
             **moysklad_options)
         self.app.mount(self.moysklad)
+        # Ozon, Wildberries, Yandex Market stock: they list the same catalog's SKUs and barcodes.
+        self.marketplaces = mount_marketplaces(self.app, self.moysklad.catalog, rate_limit=rate_limit)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -219,6 +223,7 @@ class SandboxServer:
             f"seed {summary['seed']}, generated in {summary['generation_seconds']} s",
             f"  limits: {self.moysklad.config()}",
         ]
+        lines += describe_marketplaces(self.url, self.marketplaces)
         return "\n".join(lines)
 
 

@@ -51,6 +51,19 @@ ONEC = {
     "WEBHOOK_TOKEN": env.str("ONEC_WEBHOOK_TOKEN", default=""),
 }
 
+# Marketplace stock (Ozon, Wildberries, Yandex Market): shared behaviour; API limits live in each
+# integrations/<marketplace>/constants.py, per-channel buffers and warehouses in the admin.
+MARKETPLACES = {
+    # A stock change waits this long so a burst leaves as a few full batches (goal: p95 < 10 s).
+    "DEBOUNCE_SECONDS": env.float("MARKETPLACE_DEBOUNCE_SECONDS", default=5.0),
+    # A quantity above this is a data error: refused and reported, never published.
+    "SANITY_MAX": env.int("MARKETPLACE_STOCK_SANITY_MAX", default=100_000),
+    # Alert when a marketplace shows 0 this long while we have stock to sell there.
+    "ZERO_ALERT_HOURS": env.float("MARKETPLACE_ZERO_ALERT_HOURS", default=2.0),
+    # How often a delta run re-reads changed Wildberries cards (new sizes -> chrtID keys).
+    "WB_CARDS_REFRESH_SECONDS": env.int("WB_CARDS_REFRESH_SECONDS", default=600),
+}
+
 TELEGRAM = {
     "API_URL": env.str("TELEGRAM_API_URL", default="https://api.telegram.org").rstrip("/"),
     "BOT_TOKEN": env.str("TELEGRAM_BOT_TOKEN", default=""),

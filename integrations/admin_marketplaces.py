@@ -1,0 +1,196 @@
+"""Marketplace stock in the admin: channel settings (buffers, cap, warehouses, health), every offer
+per channel with its key, what we sent, what was accepted, when, and the error; the audit of
+changes and the zero-on-channel alerts. Actions only mark rows and queue the push — no upstream
+call is made in an admin request."""
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from syncsite.admin_tools import ReadOnlyAdminMixin, admin_link
+
+from .marketplaces import registry
+from .marketplaces.services import channel_offer_edited, channel_offers_push_now, channel_settings_changed
+from .models import Channel, ChannelOffer, ChannelWarehouse, StockAlert, StockAudit
+from .services import EnqueueError, job_enqueue
+
+_COLOURS = {"ok": "#2e7d32", "error": "#c62828", "pending": "#ef6c00", "unhealthy": "#c62828"}
+
+
+def _badge(value: str, label: str) -> str:
+    return format_html('<span style="color:#fff;background:{};padding:1px 6px;border-radius:3px">{}</span>',
+                       _COLOURS.get(value, "#757575"), label)
+
+
+class ChannelWarehouseInline(admin.TabularInline):
+    model = ChannelWarehouse
+    extra = 0
+    autocomplete_fields = ()
+    verbose_name = "warehouse mapping"
+    verbose_name_plural = "warehouse mapping (our warehouse -> marketplace warehouse id; unmapped ones go to the one in settings)"
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "enabled", "buffer_absolute", "buffer_percent", "cap", "warehouses_display",
+                    "health_display", "health_changed_at")
+    list_editable = ("enabled", "buffer_absolute", "buffer_percent", "cap")
+    filter_horizontal = ("warehouses",)
+    inlines = (ChannelWarehouseInline,)
+    readonly_fields = ("system", "health", "health_message", "health_changed_at", "settings_changed_at",
+                       "catalog_cursor", "catalog_synced_at")
+    fieldsets = (
+        (None, {"fields": ("system", "enabled")}),
+        ("What we publish", {"fields": ("buffer_absolute", "buffer_percent", "cap", "warehouses"),
+                             "description": "available (stock − reserve) over the chosen warehouses (none = all), "
+                                            "less the buffer, rounded down, never below 0, at most the cap"}),
+        ("Health", {"fields": ("health", "health_message", "health_changed_at", "settings_changed_at",
+                               "catalog_cursor", "catalog_synced_at")}),
+    )
+    actions = ("push_now", "push_full")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # one row per marketplace, created by the push itself
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="draws from")
+    def warehouses_display(self, channel: Channel) -> str:
+        names = [w.name for w in channel.warehouses.all()]
+        return ", ".join(names) if names else "all warehouses"
+
+    @admin.display(description="health", ordering="health")
+    def health_display(self, channel: Channel) -> str:
+        label = channel.get_health_display() + (f": {channel.health_message[:120]}" if channel.health_message else "")
+        return _badge(channel.health, label)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # Buffers, cap, warehouses or the mapping may have changed: re-check every offer.
+        channel_settings_changed(channel=form.instance)
+
+    def _enqueue(self, request, full: bool) -> None:
+        try:
+            job_enqueue(job="marketplace-stock", full=full, trigger="admin")
+        except EnqueueError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(request, "Stock push queued" + (" (every offer)" if full else "") +
+                          ": see Job runs for the result.", messages.SUCCESS)
+
+    @admin.action(description="Push changed stock now (all marketplaces)")
+    def push_now(self, request, queryset):
+        self._enqueue(request, full=False)
+
+    @admin.action(description="Push every offer now (full, all marketplaces)")
+    def push_full(self, request, queryset):
+        self._enqueue(request, full=True)
+
+
+class StockAuditInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = StockAudit
+    fields = ("at", "old", "new", "source")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    ordering = ("-at",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("-at", "-id")
+
+
+class ChannelOfferForm(forms.ModelForm):
+    class Meta:
+        model = ChannelOffer
+        fields = "__all__"
+
+    def clean(self):
+        data = super().clean()
+        channel, key = data.get("channel"), (data.get("external_key") or "").strip()
+        if channel and key:
+            problem = registry.get(channel.system).key_error(key)
+            if problem:
+                self.add_error("external_key", problem)
+        return data
+
+
+@admin.register(ChannelOffer)
+class ChannelOfferAdmin(admin.ModelAdmin):
+    form = ChannelOfferForm
+    list_display = ("offer_display", "channel", "external_key", "enabled", "published_qty", "synced_qty",
+                    "pushed_at", "synced_at", "status_display", "error_short")
+    list_filter = ("channel", "status", "enabled", "key_source")
+    search_fields = ("offer__sku", "offer__name", "external_key")
+    list_select_related = ("channel", "offer")
+    show_full_result_count = False
+    raw_id_fields = ("offer",)
+    readonly_fields = ("published_qty", "published", "pushed_at", "synced_qty", "synced", "synced_at", "kicked_at",
+                       "status", "error", "zero_since", "key_source")
+    fieldsets = (
+        (None, {"fields": ("channel", "offer", "external_key", "key_source", "enabled")}),
+        ("Buffer for this offer (empty: the channel's)", {"fields": ("buffer_absolute", "buffer_percent")}),
+        ("What we sent and what was accepted", {"fields": ("published_qty", "published", "pushed_at", "synced_qty",
+                                                           "synced", "synced_at", "kicked_at", "status", "error",
+                                                           "zero_since")}),
+    )
+    inlines = (StockAuditInline,)
+    actions = ("push_now",)
+
+    @admin.display(description="offer", ordering="offer__sku")
+    def offer_display(self, co: ChannelOffer) -> str:
+        return admin_link(co.offer, f"{co.offer.sku} {co.offer.name[:60]}")
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, co: ChannelOffer) -> str:
+        return _badge(co.status, co.get_status_display())
+
+    @admin.display(description="error")
+    def error_short(self, co: ChannelOffer) -> str:
+        return (co.error[:100] + "…") if len(co.error) > 100 else co.error
+
+    def save_model(self, request, obj: ChannelOffer, form, change):
+        super().save_model(request, obj, form, change)
+        channel_offer_edited(channel_offer=obj, key_changed="external_key" in form.changed_data or not change)
+
+    @admin.action(description="Push now (send the current figure within seconds)")
+    def push_now(self, request, queryset: QuerySet):
+        n = channel_offers_push_now(ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{n} offer(s) will be pushed within seconds.", messages.SUCCESS)
+
+
+@admin.register(StockAudit)
+class StockAuditAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("at", "channel_offer", "old", "new", "source")
+    list_filter = ("channel_offer__channel", "source")
+    search_fields = ("channel_offer__offer__sku", "channel_offer__external_key")
+    list_select_related = ("channel_offer__channel",)
+    show_full_result_count = False
+
+
+class _OpenFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return (("open", "open"), ("cleared", "cleared"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(cleared_at__isnull=True)
+        if self.value() == "cleared":
+            return queryset.filter(cleared_at__isnull=False)
+        return queryset
+
+
+@admin.register(StockAlert)
+class StockAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("opened_at", "channel_offer", "message", "notified", "cleared_at")
+    list_filter = (_OpenFilter, "channel_offer__channel", "notified")
+    search_fields = ("channel_offer__offer__sku", "message")
+    list_select_related = ("channel_offer__channel",)

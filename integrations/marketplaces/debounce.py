@@ -1,0 +1,92 @@
+"""`kick(offer_ids)` — the one way the rest of the system says "stock of these offers changed".
+
+It stamps the offers' ChannelOffers (`kicked_at`, read by the dirty-join) and, unless a push is
+already scheduled, schedules one `DEBOUNCE_SECONDS` later. Everything that changes in the
+meantime rides on that same push, so a burst of 10,000 changes becomes one run that sends a
+handful of full batches — never a call per change. The "already scheduled" flag is a lease in
+Redis (production) or on a JobState row (embedded defaults); it expires by itself, so a lost task
+never blocks pushes for long, and the every-minute beat run is the safety net behind it."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from functools import lru_cache
+from typing import Iterable
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from integrations.models import ChannelOffer, JobState
+from syncsite.bulk import CHUNK, chunked
+
+from . import registry
+
+log = logging.getLogger("syncsite.marketplaces")
+
+CLAIM_KEY = "marketplace-stock:push-scheduled"
+#: a claim outlives its countdown by this much before another push may be scheduled regardless
+CLAIM_GRACE = 30.0
+
+
+def kick(offer_ids: Iterable[int], *, countdown: float | None = None) -> int:
+    """Mark these offers for the marketplaces and schedule a debounced push (after the current
+    transaction commits). Returns how many ChannelOffers were marked. Never raises for a broker
+    outage: the beat run picks the offers up within a minute."""
+    ids = sorted({int(i) for i in offer_ids if i is not None})
+    if not ids:
+        return 0
+    now = timezone.now()
+    marked = 0
+    for chunk in chunked(ids, CHUNK):
+        marked += ChannelOffer.objects.filter(offer_id__in=chunk).update(kicked_at=now)
+    if registry.any_configured():
+        transaction.on_commit(lambda: schedule_push(countdown), robust=True)
+    return marked
+
+
+def schedule_push(countdown: float | None = None) -> bool:
+    """Schedule one push in `countdown` seconds (default: the debounce) unless one is already
+    scheduled. True if this call scheduled it."""
+    delay = settings.MARKETPLACES["DEBOUNCE_SECONDS"] if countdown is None else max(0.0, float(countdown))
+    if not claim(delay + CLAIM_GRACE):
+        return False
+    try:
+        from .tasks import push_stock_task
+
+        push_stock_task.apply_async(countdown=delay, expires=delay + 300, retry=False)
+    except Exception:  # broker down: the beat run is the safety net
+        log.exception("marketplace.stock.kick-enqueue-failed")
+        release()
+        return False
+    return True
+
+
+# -- the "already scheduled" lease -------------------------------------------------------------------
+@lru_cache(maxsize=4)
+def _redis(url: str):
+    import redis
+
+    return redis.Redis.from_url(url)
+
+
+def claim(seconds: float) -> bool:
+    """Take the lease for `seconds` if nobody holds it (atomic on Redis and on the database)."""
+    url = getattr(settings, "REDIS_URL", "")
+    if url:
+        return bool(_redis(url).set(f"syncsite:{CLAIM_KEY}", "1", nx=True, px=int(seconds * 1000)))
+    JobState.objects.get_or_create(job=CLAIM_KEY)
+    now = timezone.now()
+    return JobState.objects.filter(job=CLAIM_KEY).filter(
+        Q(locked_until__isnull=True) | Q(locked_until__lt=now)
+    ).update(locked_by="scheduled", locked_until=now + timedelta(seconds=seconds)) == 1
+
+
+def release() -> None:
+    """The scheduled push has started: the next kick may schedule another."""
+    url = getattr(settings, "REDIS_URL", "")
+    if url:
+        _redis(url).delete(f"syncsite:{CLAIM_KEY}")
+    else:
+        JobState.objects.filter(job=CLAIM_KEY).update(locked_by="", locked_until=None)

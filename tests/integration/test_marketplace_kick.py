@@ -1,0 +1,109 @@
+"""The event-driven stock push on the real stack: PostgreSQL, Redis (the "already scheduled"
+lease and the shared rate limiters) and a real Celery worker. A burst of 300 separate stock
+changes, each announced with `kick`, becomes one debounced push of full batches."""
+import time
+import uuid
+
+import pytest
+import respx
+from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
+from django.db import connections
+
+from integrations import marketplaces
+from integrations.http import ratelimit
+from integrations.marketplaces import debounce, tasks
+from integrations.models import JobRun
+from syncsite.celery import app
+from tests.conftest import needs_redis, redis_url
+from tests.factories import make_warehouse
+from tests.unit.marketplaces.conftest import OZON, WB, WB_CONTENT, YM
+from tests.unit.marketplaces.fakes import FakeMarketplaces
+from tests.unit.marketplaces.support import age, cards_for, catalog, push, set_stock
+
+pytestmark = [pytest.mark.integration, needs_redis]
+
+
+def _close_connections(**_kwargs):
+    connections.close_all()
+
+
+@pytest.fixture
+def configured(settings):
+    import redis
+
+    settings.REDIS_URL = redis_url()
+    client = redis.Redis.from_url(redis_url())
+    for key in client.scan_iter("syncsite:*"):
+        client.delete(key)
+    for key in client.scan_iter("LIMITS*"):
+        client.delete(key)
+    ratelimit._registry.clear()
+    settings.OZON = {**settings.OZON, "BASE_URL": OZON, "CLIENT_ID": f"it-{uuid.uuid4().hex[:6]}",
+                     "API_KEY": "k", "WAREHOUSE_ID": "22000"}
+    settings.WILDBERRIES = {**settings.WILDBERRIES, "BASE_URL": WB, "CONTENT_URL": WB_CONTENT, "TOKEN": "wb-token",
+                            "WAREHOUSE_ID": "658434"}
+    settings.YANDEX_MARKET = {**settings.YANDEX_MARKET, "BASE_URL": YM, "API_KEY": "ym", "BUSINESS_ID": "10",
+                              "WAREHOUSE_ID": "123456"}
+    settings.MARKETPLACES = {**settings.MARKETPLACES, "DEBOUNCE_SECONDS": 3.0}
+    yield settings
+    ratelimit._registry.clear()
+
+
+@pytest.fixture
+def worker(configured, monkeypatch):
+    app.loader.import_default_modules()
+    # Fresh broker pools built from the configured URL (an earlier test may have left pools that
+    # point at a dead broker); monkeypatch puts the old ones back afterwards.
+    for key in ("broker_url", "broker_write_url", "broker_read_url"):
+        monkeypatch.setattr(app.conf, key, redis_url())
+    monkeypatch.setattr(app, "_pool", None)
+    monkeypatch.setattr(app.amqp, "_producer_pool", None)
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    original = tasks.push_stock_task.apply_async
+    monkeypatch.setattr(tasks.push_stock_task, "apply_async", lambda *a, **kw: original(*a, queue=queue, **kw))
+    task_postrun.connect(_close_connections, weak=False)
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30, queues=[queue]) as w:
+            yield w
+    finally:
+        task_postrun.disconnect(_close_connections)
+        import redis
+
+        redis.Redis.from_url(redis_url()).delete(queue)
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_burst_of_kicks_becomes_one_push_through_the_worker(worker):
+    with respx.mock(assert_all_called=False) as mock:
+        market = FakeMarketplaces(mock)
+        warehouse = make_warehouse(code="main")
+        offers = catalog(300, warehouse=warehouse)
+        market.cards = cards_for(offers)
+        push()
+        market.reset_calls()
+        age()
+        debounce.release()
+        set_stock(offers, warehouse, 2)
+        started = time.monotonic()
+        for offer in offers:  # 300 announcements, one per change, as an import or webhooks make them
+            marketplaces.kick([offer.pk])
+        assert time.monotonic() - started < 3.0, "the burst must fit in one debounce window for this test"
+        done = wait_for(lambda: JobRun.objects.filter(job="marketplace-stock", trigger="event")
+                        .exclude(status=JobRun.Status.RUNNING).exists())
+        assert done, list(JobRun.objects.values("job", "trigger", "status", "message"))
+        time.sleep(3.5)  # a second push would have been scheduled by now
+        run = JobRun.objects.get(job="marketplace-stock", trigger="event")
+        assert run.status == JobRun.Status.SUCCESS, run.message
+        assert [len(b) for b in market.calls["ozon"]] == [100, 100, 100]
+        assert len(market.calls["wildberries"]) == 1 and len(market.calls["yandex_market"]) == 1
+        assert all(market.ozon[(o.sku, 22000)] == 2 for o in offers)

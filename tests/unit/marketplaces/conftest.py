@@ -1,0 +1,43 @@
+"""Marketplace test setup: all three marketplaces configured against fake hosts (respx mocks
+them), fresh in-process limiters, no real broker publishing (scheduled pushes are recorded)."""
+from __future__ import annotations
+
+import pytest
+
+from integrations.http import ratelimit
+from integrations.http.client import BaseClient
+
+OZON = "https://ozon.test"
+WB = "https://wb.test"
+WB_CONTENT = "https://wb-content.test"
+YM = "https://ym.test"
+TG = "https://tg.test"
+
+
+@pytest.fixture
+def marketplaces(settings, monkeypatch):
+    settings.REDIS_URL = ""
+    ratelimit._registry.clear()
+    monkeypatch.setattr(BaseClient, "backoff_base", 0.001)
+    # Real budgets everywhere except WB's content list (5 per 3 s): big catalogues page fast here.
+    monkeypatch.setattr("integrations.wildberries.client.CARDS_BURST", 1000)
+    settings.OZON = {**settings.OZON, "BASE_URL": OZON, "CLIENT_ID": "111", "API_KEY": "ozon-key",
+                     "WAREHOUSE_ID": "22000"}
+    settings.WILDBERRIES = {**settings.WILDBERRIES, "BASE_URL": WB, "CONTENT_URL": WB_CONTENT, "TOKEN": "wb-token",
+                            "WAREHOUSE_ID": "658434"}
+    settings.YANDEX_MARKET = {**settings.YANDEX_MARKET, "BASE_URL": YM, "API_KEY": "ym-key", "BUSINESS_ID": "10",
+                              "CAMPAIGN_ID": "20", "WAREHOUSE_ID": "123456"}
+    settings.TELEGRAM = {**settings.TELEGRAM, "API_URL": TG, "BOT_TOKEN": "", "CHAT_ID": ""}
+    settings.MARKETPLACES = {**settings.MARKETPLACES, "DEBOUNCE_SECONDS": 5.0, "SANITY_MAX": 100_000}
+    yield settings
+    ratelimit._registry.clear()
+
+
+@pytest.fixture
+def scheduled(monkeypatch):
+    """Pushes the code schedules (debounced task), recorded instead of sent to a broker."""
+    from integrations.marketplaces import tasks
+
+    calls: list[dict] = []
+    monkeypatch.setattr(tasks.push_stock_task, "apply_async", lambda *a, **kw: calls.append(kw))
+    return calls
