@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from syncsite.admin_tools import ReadOnlyAdminMixin, admin_link, admin_url
+from syncsite.admin_tools import BindingAdmin, ReadOnlyAdminMixin, admin_link, admin_url
 
 from . import jobs
 from .models import CategoryBinding, JobRun, JobState, OfferBinding, ProductBinding, WarehouseBinding
@@ -263,22 +263,6 @@ class JobStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 # ------------------------------------------------------------------------------------------------
 # Bindings (read-only: the sync owns them)
 # ------------------------------------------------------------------------------------------------
-class BindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    local_field = ""
-    list_filter = ("system",)
-    list_per_page = 100
-
-    def get_list_display(self, request: HttpRequest) -> tuple:
-        return ("__str__", "local_display", "external_code", "external_updated_at", "synced_at")
-
-    def get_list_select_related(self, request: HttpRequest) -> tuple:
-        return (self.local_field,)
-
-    @admin.display(description="local row")
-    def local_display(self, binding: Any) -> str:
-        return admin_link(getattr(binding, self.local_field))
-
-
 @admin.register(CategoryBinding)
 class CategoryBindingAdmin(BindingAdmin):
     local_field = "category"

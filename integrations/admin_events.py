@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from syncsite.admin_tools import ReadOnlyAdminMixin, admin_link, short
+from syncsite.admin_tools import BindingAdmin, ReadOnlyAdminMixin, admin_link, short
 
 from .models import CustomerBinding, InboundEvent, OrderBinding, OrderStateMapping
 
@@ -71,29 +71,13 @@ class OrderStateMappingAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
 
-class _BindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    local_field = ""
-    list_filter = ("system",)
-    list_per_page = 100
-
-    def get_list_display(self, request: HttpRequest) -> tuple:
-        return ("__str__", "local_display", "external_code", "external_updated_at", "synced_at")
-
-    def get_list_select_related(self, request: HttpRequest) -> tuple:
-        return (self.local_field,)
-
-    @admin.display(description="local row")
-    def local_display(self, binding: Any) -> str:
-        return admin_link(getattr(binding, self.local_field))
-
-
 @admin.register(OrderBinding)
-class OrderBindingAdmin(_BindingAdmin):
+class OrderBindingAdmin(BindingAdmin):
     local_field = "order"
     search_fields = ("external_id", "external_code", "order__number")
 
 
 @admin.register(CustomerBinding)
-class CustomerBindingAdmin(_BindingAdmin):
+class CustomerBindingAdmin(BindingAdmin):
     local_field = "customer"
     search_fields = ("external_id", "external_code", "customer__email", "customer__name")

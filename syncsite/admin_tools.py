@@ -52,3 +52,21 @@ def admin_link(obj: models.Model | None, text: str | None = None) -> str:
 
 def short(text: str, length: int = 80) -> str:
     return Truncator(text or "").chars(length)
+
+
+class BindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only list of bindings (the sync owns them); subclasses name their local FK."""
+
+    local_field = ""
+    list_filter = ("system",)
+    list_per_page = 100
+
+    def get_list_display(self, request: HttpRequest) -> tuple:
+        return ("__str__", "local_display", "external_code", "external_updated_at", "synced_at")
+
+    def get_list_select_related(self, request: HttpRequest) -> tuple:
+        return (self.local_field,)
+
+    @admin.display(description="local row")
+    def local_display(self, binding: Any) -> str:
+        return admin_link(getattr(binding, self.local_field))
