@@ -29,7 +29,7 @@ def register(spec: JobSpec) -> JobSpec:
 
 
 register(JobSpec("moysklad-catalog", moysklad_jobs.catalog_import, _moysklad_configured,
-                 "MoySklad folders, products and variants → catalog (delta by `updated`; --full reconciles deletions)",
+                 "MoySklad folders, products and variants → catalog (delta by updated; --full reconciles deletions)",
                  overlap=_moysklad_overlap()))
 register(JobSpec("moysklad-stock", moysklad_jobs.stock_import, _moysklad_configured,
                  "MoySklad stock and reserve per warehouse (changedSince; --full reads every store)",

@@ -100,7 +100,9 @@ class JobRun(models.Model):
         indexes = [models.Index(fields=["job", "-started_at"])]
 
     def __str__(self) -> str:
-        return f"{self.job} {self.started_at:%Y-%m-%d %H:%M:%S} {self.status}"
+        from django.utils import timezone
+
+        return f"{self.job} {timezone.localtime(self.started_at):%Y-%m-%d %H:%M:%S} {self.status}"
 
     @property
     def duration(self):
