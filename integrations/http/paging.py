@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Iterable, Iterator, TypeVar
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator, TypeVar
 
+A = TypeVar("A")
 T = TypeVar("T")
 _DONE = object()
 
@@ -49,3 +52,25 @@ def prefetch(items: Iterable[T], depth: int = 1) -> Iterator[T]:
                 buffer.get_nowait()
             except queue.Empty:
                 worker.join(timeout=0.05)
+
+
+def map_ordered(func: Callable[[A], T], items: Iterable[A], *, workers: int = 2) -> Iterator[T]:
+    """`func(item)` for each item in threads, results in the order of `items`: while the consumer
+    works on one result, up to `workers` calls run (or wait, done) for the next ones. So memory
+    stays flat however long the list, and the work overlaps the consumer's. An exception surfaces
+    at its place in the order; calls still pending are cancelled (running ones finish) when the
+    consumer stops."""
+    if workers < 1:
+        yield from map(func, items)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pages")
+    pending: deque[Future] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(func, item))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

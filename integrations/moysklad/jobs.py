@@ -14,12 +14,11 @@ from django.utils import timezone
 from catalog.models import Barcode, Category, FieldChange, Offer, Product
 from catalog.services import CONTESTED_FIELDS, contested_last_upstream, contested_resolve
 from integrations.http.errors import MappingError
-from integrations.http.paging import prefetch
 from integrations.marketplaces import kick
 from integrations.models import CategoryBinding, OfferBinding, ProductBinding, System, WarehouseBinding
 from integrations.runs import JobContext
 from stock.models import StockLevel, Warehouse
-from syncsite.bulk import CHUNK, by_pk, in_chunks, insert_ignore, save_all, upsert
+from syncsite.bulk import CHUNK, PlannerStats, by_pk, in_chunks, insert_rows_ignore, save_all, upsert, upsert_rows
 
 from .client import MoySkladClient
 from .constants import CHANGED_SINCE_MARGIN, CHANGED_SINCE_MAX_HOURS
@@ -105,22 +104,28 @@ def catalog_import(ctx: JobContext) -> None:
         seen_products: set[str] | None = set() if ctx.full else None
         seen_offers: set[str] | None = set() if ctx.full else None
 
+        planner = PlannerStats(Product, ProductBinding, Offer, OfferBinding, Barcode)  # a first import fills them
+
         # Offset paging has no snapshot. Ordered by `updated`, a record edited while we page jumps
         # to the end and shifts the rest back: the row at the next page boundary is never read.
         # Ordered by id, an edit moves nothing (the record is read again next run).
+        # Long lists come PAGES_IN_FLIGHT pages at a time, fetched while the pages before them are
+        # written, so the import takes the rate limit's time rather than the sum of the latencies.
         total = 0
-        for page in prefetch(client.iter_pages("product", filters=filters, order=LIST_ORDER, parallel=PAGES_IN_FLIGHT)):
+        for page in client.iter_pages("product", filters=filters, order=LIST_ORDER, parallel=PAGES_IN_FLIGHT):
             if not total:
                 total = page.get("meta", {}).get("size", 0)
                 ctx.set_total(total)
             products_import_page(page.get("rows", []), ctx, price_type=price_type,
                                  seen_products=seen_products, seen_offers=seen_offers)
+            planner.added(len(page.get("rows", [])))
         vtotal = 0
-        for page in prefetch(client.iter_pages("variant", filters=filters, order=LIST_ORDER, parallel=PAGES_IN_FLIGHT)):
+        for page in client.iter_pages("variant", filters=filters, order=LIST_ORDER, parallel=PAGES_IN_FLIGHT):
             if not vtotal:
                 vtotal = page.get("meta", {}).get("size", 0)
                 ctx.set_total((ctx.total or 0) + vtotal)
             variants_import_page(page.get("rows", []), ctx, price_type=price_type, seen_offers=seen_offers)
+            planner.added(len(page.get("rows", [])))
         if ctx.full:
             catalog_reconcile(client, ctx, seen_folders=seen_folders, seen_products=seen_products or set(),
                               seen_offers=seen_offers or set(), price_type=price_type)
@@ -226,11 +231,11 @@ def products_import_page(rows: list[dict], ctx: JobContext, *, price_type: str =
     new_count = sum(1 for x in products if x.pk is None)
     with transaction.atomic():
         save_all(Product, products, fields=["name", "description", "category", "archived", "vat", "updated_at"])
-        upsert(ProductBinding, [ProductBinding(system=MS, external_id=p.external_id, product_id=prod.pk,
-                                               external_code=p.external_code, external_updated_at=p.updated,
-                                               synced_at=now) for p, prod in zip(todo, products)],
-               unique_fields=["system", "external_id"],
-               update_fields=["external_code", "external_updated_at", "synced_at"])
+        upsert_rows(ProductBinding, [dict(system=MS, external_id=p.external_id, product_id=prod.pk,
+                                          external_code=p.external_code, external_updated_at=p.updated,
+                                          synced_at=now) for p, prod in zip(todo, products)],
+                    unique_fields=["system", "external_id"],
+                    update_fields=["external_code", "external_updated_at", "synced_at"])
         if history:
             FieldChange.objects.bulk_create(history, batch_size=CHUNK)
         product_ids = {p.external_id: prod.pk for p, prod in zip(todo, products)}
@@ -336,16 +341,17 @@ def _save_offers(offers: list[OfferData], product_ids: dict[str, int], now) -> i
     created = sum(1 for x in objs if x.pk is None)
     save_all(Offer, objs, fields=["product", "sku", "name", "price", "article", "code", "is_variant",
                                   "characteristics", "archived", "updated_at"])
-    upsert(OfferBinding, [OfferBinding(system=MS, external_id=o.external_id, offer_id=obj.pk, kind=o.kind,
-                                       external_code=o.sku, external_updated_at=o.updated, synced_at=now)
-                          for o, obj in zip(offers, objs)],
-           unique_fields=["system", "external_id"], update_fields=["external_code", "external_updated_at", "synced_at", "kind"])
+    upsert_rows(OfferBinding, [dict(system=MS, external_id=o.external_id, offer_id=obj.pk, kind=o.kind,
+                                    external_code=o.sku, external_updated_at=o.updated, synced_at=now)
+                               for o, obj in zip(offers, objs)],
+                unique_fields=["system", "external_id"],
+                update_fields=["external_code", "external_updated_at", "synced_at", "kind"])
     # Barcodes: MoySklad sends the full list; replace ours for these offers.
     ids = [obj.pk for obj in objs]
     Barcode.objects.filter(offer_id__in=ids).delete()
-    insert_ignore(Barcode, [Barcode(offer_id=obj.pk, kind=kind, value=value)
-                            for o, obj in zip(offers, objs) for kind, value in dict.fromkeys(o.barcodes)],
-                  batch_size=10 * CHUNK)
+    insert_rows_ignore(Barcode, [dict(offer_id=obj.pk, kind=kind, value=value)
+                                 for o, obj in zip(offers, objs) for kind, value in dict.fromkeys(o.barcodes)],
+                       batch_size=10 * CHUNK)
     return created
 
 
@@ -504,20 +510,24 @@ def _apply_levels(per_item: dict[str, list], warehouse_id: int, offers: dict[str
     if full:
         for offer_id in current.keys() - wanted.keys():
             wanted[offer_id] = (Decimal(0), Decimal(0))  # absent from the report: no stock there
-    changed, unchanged = [], []
+    changed: list[tuple[int, Decimal, Decimal]] = []
+    unchanged: list[int] = []
     for offer_id, (stock, reserve) in wanted.items():
         if current.get(offer_id) == (stock, reserve):
             unchanged.append(offer_id)
-            continue
-        changed.append(StockLevel(offer_id=offer_id, warehouse_id=warehouse_id, stock=stock, reserve=reserve,
-                                  available=max(stock - reserve, Decimal(0)), source="moysklad", checked_at=now,
-                                  updated_at=now))
+        else:
+            changed.append((offer_id, stock, reserve))
     with transaction.atomic():
-        upsert(StockLevel, changed, unique_fields=["offer", "warehouse"],
-               update_fields=["stock", "reserve", "available", "source", "checked_at", "updated_at"])
+        # A chunk at a time: a full read of a big store changes 100,000 levels.
+        for chunk in _chunks(changed, CHUNK):
+            upsert_rows(StockLevel, [dict(offer_id=offer_id, warehouse_id=warehouse_id, stock=stock, reserve=reserve,
+                                          available=max(stock - reserve, Decimal(0)), source="moysklad",
+                                          checked_at=now, updated_at=now) for offer_id, stock, reserve in chunk],
+                        unique_fields=["offer", "warehouse"],
+                        update_fields=["stock", "reserve", "available", "source", "checked_at", "updated_at"])
         # QuerySet.update() leaves auto_now alone: unchanged rows keep their updated_at.
         for chunk in _chunks(unchanged, CHUNK):
             StockLevel.objects.filter(warehouse_id=warehouse_id, offer_id__in=chunk).update(checked_at=now)
-    kick(level.offer_id for level in changed)  # marketplaces: a debounced push of just these offers
+    kick(offer_id for offer_id, _stock, _reserve in changed)  # marketplaces: a debounced push of just these
     ctx.count("stock_changed", len(changed))
     ctx.count("stock_rows", len(wanted))
