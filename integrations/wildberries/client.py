@@ -35,6 +35,11 @@ def _credential(conf: dict) -> str:
     return conf["TOKEN"][-12:]
 
 
+def _scale(api: str) -> float:
+    """1 except in the bench, which scales rate-limit windows down (MARKETPLACES["RATE_WINDOW_SCALE"])."""
+    return float(settings.MARKETPLACES.get("RATE_WINDOW_SCALE", {}).get(api, 1.0))
+
+
 class _WildberriesBase(BaseClient):
     def __init__(self, base_url: str, conf: dict, *, limiter: Limiter, transport=None, timeout=30.0, **kwargs):
         self.conf = conf
@@ -98,7 +103,8 @@ class WildberriesClient(_WildberriesBase):
             raise NotConfigured("Wildberries is not configured: set WB_TOKEN")
         if limiter is None:
             limiter = limiter_for(f"wildberries:{_credential(conf)}:marketplace", units=STOCK_BURST,
-                                  window=STOCK_BURST_WINDOW, parallel=MAX_PARALLEL)
+                                  window=STOCK_BURST_WINDOW * _scale("wildberries"),
+                                  parallel=MAX_PARALLEL)
         super().__init__(conf["BASE_URL"], conf, limiter=limiter, transport=transport, **kwargs)
 
     def stocks_update(self, warehouse_id: int, stocks: list[dict]) -> list[dict]:
@@ -126,7 +132,8 @@ class WildberriesContentClient(_WildberriesBase):
             raise NotConfigured("Wildberries is not configured: set WB_TOKEN")
         if limiter is None:
             limiter = limiter_for(f"wildberries:{_credential(conf)}:content", units=CARDS_BURST,
-                                  window=CARDS_BURST_WINDOW, parallel=2)
+                                  window=CARDS_BURST_WINDOW * _scale("wildberries-content"),
+                                  parallel=2)
         super().__init__(conf["CONTENT_URL"], conf, limiter=limiter, transport=transport, **kwargs)
 
     def iter_cards(self, *, updated_since: datetime | None = None, limit: int = CARDS_PAGE_MAX) -> Iterator[list[dict]]:

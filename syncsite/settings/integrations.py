@@ -62,6 +62,12 @@ MARKETPLACES = {
     "ZERO_ALERT_HOURS": env.float("MARKETPLACE_ZERO_ALERT_HOURS", default=2.0),
     # How often a delta run re-reads changed Wildberries cards (new sizes -> chrtID keys).
     "WB_CARDS_REFRESH_SECONDS": env.int("WB_CARDS_REFRESH_SECONDS", default=600),
+    # Bench only: the clients' rate-limit windows are multiplied per API, e.g.
+    # "ozon=0.1,wildberries-content=0.01" (a tenth of a minute), so a long push can be measured
+    # against emulators scaled the same way. Unset in production (every factor 1).
+    "RATE_WINDOW_SCALE": {k.strip(): float(v) for k, v in (
+        part.split("=", 1) for part in env.str("MARKETPLACE_RATE_WINDOW_SCALE", default="").split(",")
+        if "=" in part)},
 }
 
 TELEGRAM = {
