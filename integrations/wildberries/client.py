@@ -41,7 +41,20 @@ def _scale(api: str) -> float:
 
 
 class _WildberriesBase(BaseClient):
-    def __init__(self, base_url: str, conf: dict, *, limiter: Limiter, transport=None, timeout=30.0, **kwargs):
+    #: which setting holds this host's URL, and its own budget: (limiter name, units, window s, parallel)
+    host_setting = ""
+    budget: tuple[str, int, float, int] = ("", 1, 1.0, 1)
+
+    def __init__(self, conf: dict | None = None, *, transport: httpx.BaseTransport | None = None,
+                 limiter: Limiter | None = None, timeout: float = 30.0, **kwargs):
+        conf = dict(conf or settings.WILDBERRIES)
+        if not is_configured(conf):
+            raise NotConfigured("Wildberries is not configured: set WB_TOKEN")
+        if limiter is None:
+            name, units, window, parallel = self.budget
+            limiter = limiter_for(f"wildberries:{_credential(conf)}:{name}", units=units,
+                                  window=window * _scale(self.system), parallel=parallel)
+        base_url = conf[self.host_setting]
         self.conf = conf
         headers = {"Authorization": f"Bearer {conf['TOKEN']}", "Content-Type": "application/json",
                    "User-Agent": "SyncSite/0.1"}
@@ -95,17 +108,8 @@ class WildberriesClient(_WildberriesBase):
     """The marketplace host: seller-warehouse stock."""
 
     system = "wildberries"
-
-    def __init__(self, conf: dict | None = None, *, transport: httpx.BaseTransport | None = None,
-                 limiter: Limiter | None = None, **kwargs):
-        conf = dict(conf or settings.WILDBERRIES)
-        if not is_configured(conf):
-            raise NotConfigured("Wildberries is not configured: set WB_TOKEN")
-        if limiter is None:
-            limiter = limiter_for(f"wildberries:{_credential(conf)}:marketplace", units=STOCK_BURST,
-                                  window=STOCK_BURST_WINDOW * _scale("wildberries"),
-                                  parallel=MAX_PARALLEL)
-        super().__init__(conf["BASE_URL"], conf, limiter=limiter, transport=transport, **kwargs)
+    host_setting = "BASE_URL"
+    budget = ("marketplace", STOCK_BURST, STOCK_BURST_WINDOW, MAX_PARALLEL)
 
     def stocks_update(self, warehouse_id: int, stocks: list[dict]) -> list[dict]:
         """PUT /api/v3/stocks/{warehouseId}: set `amount` for up to 1,000 sizes (`chrtId`).
@@ -124,17 +128,8 @@ class WildberriesContentClient(_WildberriesBase):
     """The content host: product cards, their sizes (chrtID) and barcodes."""
 
     system = "wildberries-content"
-
-    def __init__(self, conf: dict | None = None, *, transport: httpx.BaseTransport | None = None,
-                 limiter: Limiter | None = None, **kwargs):
-        conf = dict(conf or settings.WILDBERRIES)
-        if not is_configured(conf):
-            raise NotConfigured("Wildberries is not configured: set WB_TOKEN")
-        if limiter is None:
-            limiter = limiter_for(f"wildberries:{_credential(conf)}:content", units=CARDS_BURST,
-                                  window=CARDS_BURST_WINDOW * _scale("wildberries-content"),
-                                  parallel=2)
-        super().__init__(conf["CONTENT_URL"], conf, limiter=limiter, transport=transport, **kwargs)
+    host_setting = "CONTENT_URL"
+    budget = ("content", CARDS_BURST, CARDS_BURST_WINDOW, 2)
 
     def iter_cards(self, *, updated_since: datetime | None = None, limit: int = CARDS_PAGE_MAX) -> Iterator[list[dict]]:
         """Yield pages of cards, oldest change first, from `updated_since` (None: all). Paged by
