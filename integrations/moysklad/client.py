@@ -137,27 +137,26 @@ class MoySkladClient(BaseClient):
             page = self.get_json(f"/entity/{entity}", params=params)
             yield page
             meta = page.get("meta") or {}
-            rows = page.get("rows") or []
+            got = len(page.get("rows") or [])
+            page = None   # hold no page while the consumer works on the next ones (memory stays flat)
             size = meta.get("size")
-            params["offset"] += len(rows)
-            if not rows or not meta.get("nextHref") or (isinstance(size, int) and params["offset"] >= size):
+            params["offset"] += got
+            if not got or not meta.get("nextHref") or (isinstance(size, int) and params["offset"] >= size):
                 return
             if parallel > 1 and isinstance(size, int) and size - params["offset"] > parallel * params["limit"]:
                 offsets = range(params["offset"], size, params["limit"])
                 base = dict(params)
-                last: dict = {}
 
                 def fetch(offset: int) -> dict:
                     return self.get_json(f"/entity/{entity}", params={**base, "offset": offset})
 
                 for page in map_ordered(fetch, offsets, workers=parallel):
                     yield page
-                    if not page.get("rows"):
+                    meta, got, page = page.get("meta") or {}, len(page.get("rows") or []), None
+                    if not got:
                         return
-                    last = page
                 # The list may have grown while we paged: carry on one page at a time.
-                meta = last.get("meta") or {}
-                params["offset"] = offsets[-1] + len(last.get("rows") or [])
+                params["offset"] = offsets[-1] + got
                 size = meta.get("size")
                 if not meta.get("nextHref") or (isinstance(size, int) and params["offset"] >= size):
                     return

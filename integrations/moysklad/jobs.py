@@ -338,7 +338,8 @@ def _save_offers(offers: list[OfferData], product_ids: dict[str, int], now) -> i
         offer.is_variant = o.kind == "variant"
         offer.characteristics, offer.archived, offer.updated_at = o.characteristics, o.archived, now
         objs.append(offer)
-    created = sum(1 for x in objs if x.pk is None)
+    existed = [x.pk for x in objs if x.pk is not None]
+    created = len(objs) - len(existed)
     save_all(Offer, objs, fields=["product", "sku", "name", "price", "article", "code", "is_variant",
                                   "characteristics", "archived", "updated_at"])
     upsert_rows(OfferBinding, [dict(system=MS, external_id=o.external_id, offer_id=obj.pk, kind=o.kind,
@@ -346,9 +347,9 @@ def _save_offers(offers: list[OfferData], product_ids: dict[str, int], now) -> i
                                for o, obj in zip(offers, objs)],
                 unique_fields=["system", "external_id"],
                 update_fields=["external_code", "external_updated_at", "synced_at", "kind"])
-    # Barcodes: MoySklad sends the full list; replace ours for these offers.
-    ids = [obj.pk for obj in objs]
-    Barcode.objects.filter(offer_id__in=ids).delete()
+    # Barcodes: MoySklad sends the full list; replace ours for these offers (a new one has none).
+    if existed:
+        Barcode.objects.filter(offer_id__in=existed).delete()
     insert_rows_ignore(Barcode, [dict(offer_id=obj.pk, kind=kind, value=value)
                                  for o, obj in zip(offers, objs) for kind, value in dict.fromkeys(o.barcodes)],
                        batch_size=10 * CHUNK)
