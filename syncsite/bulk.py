@@ -145,6 +145,14 @@ def _preparer(field: Field, connection) -> Callable[[Any], Any]:
         return moment
     if plain is None:
         return slow
+    if plain is str:
+        def text(value):
+            if value is None or type(value) is str:
+                return value
+            if isinstance(value, str):   # TextChoices members and other str subclasses: their value
+                return str.__str__(value)
+            return slow(value)
+        return text
 
     def fast(value):
         if value is None or type(value) is plain:
@@ -278,6 +286,8 @@ def _json_value(value):
     kind = type(value)
     if value is None or kind is str or kind is int or kind is bool:
         return value
+    if isinstance(value, (str, int)):   # enum members (TextChoices, IntegerChoices): their plain value
+        return bool(value) if isinstance(value, bool) else str.__str__(value) if isinstance(value, str) else int(value)
     if kind is Decimal or kind is float or kind is uuid.UUID:
         return str(value) if kind is not float else repr(value)
     if kind is datetime or kind is date or kind is time:
