@@ -262,14 +262,7 @@ def run_child(args: list[str], env: dict, *, timeout: float = 900, log=print) ->
     proc = subprocess.run([PY, "-m", "bench.child", *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=timeout)
     elapsed = time.perf_counter() - started
-    result = None
-    for line in reversed(proc.stdout.strip().splitlines()):
-        if line.startswith("{"):
-            try:
-                result = json.loads(line)
-                break
-            except ValueError:
-                continue
+    result = last_json_line(proc.stdout)
     if proc.returncode != 0 or result is None:
         raise BenchError(f"child {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-4000:]}\n"
                          f"{proc.stdout[-1000:]}")
@@ -472,3 +465,14 @@ def stopwatch() -> Iterator[dict]:
 __all__ = ["BenchError", "Database", "Figure", "Goal", "Sandbox", "ScenarioResult", "Service", "child_env", "fmt",
            "goal", "load_average", "machine_info", "migrate", "pages", "postgres_reachable", "rate_bound_seconds",
            "redact", "run_child", "stopwatch"]
+
+
+def last_json_line(stdout: str) -> dict | None:
+    """The last line of a child's output that parses as a JSON object (children print one)."""
+    for line in reversed(stdout.strip().splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    return None

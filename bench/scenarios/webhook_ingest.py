@@ -30,7 +30,7 @@ import subprocess
 import time
 import urllib.request
 
-from bench.infra import PY, ROOT, SANDBOX_TOKEN, BenchError, child_env, free_port, load_average
+from bench.infra import last_json_line, PY, ROOT, SANDBOX_TOKEN, BenchError, child_env, free_port, load_average
 from bench.infra import goal as g
 from bench.scenarios import Context, Scenario
 
@@ -46,14 +46,7 @@ def run_orders_child(ctx: Context, args: list[str], env: dict, *, timeout: float
     proc = subprocess.run([PY, "-m", "bench.child_orders", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
     elapsed = time.perf_counter() - started
-    result = None
-    for line in reversed(proc.stdout.strip().splitlines()):
-        if line.startswith("{"):
-            try:
-                result = json.loads(line)
-                break
-            except ValueError:
-                continue
+    result = last_json_line(proc.stdout)
     if proc.returncode != 0 or result is None:
         raise BenchError(f"child_orders {args[0]} exited {proc.returncode}:\n{proc.stderr[-4000:]}\n{proc.stdout[-1000:]}")
     result["process_seconds"] = round(elapsed, 3)
