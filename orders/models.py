@@ -156,7 +156,10 @@ class OrderStatusChange(models.Model):
     recorded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ("order", "at", "id")
+        # The order in which we recorded the changes. `at` is the upstream document's moment,
+        # which a manager can edit (a MoySklad demand.moment set in the past): sorting by it
+        # would reorder the history behind our own records.
+        ordering = ("order", "id")
         indexes = [models.Index(fields=["notify", "notified_at"], name="statuschange_mail_outbox")]
 
     def __str__(self) -> str:

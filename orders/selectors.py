@@ -14,7 +14,7 @@ from .models import ExportState, Order, OrderLine, OrderStatusChange, Reservatio
 def _detail_qs() -> QuerySet[Order]:
     return Order.objects.select_related("customer").prefetch_related(
         Prefetch("lines", queryset=OrderLine.objects.order_by("position", "id")),
-        Prefetch("status_changes", queryset=OrderStatusChange.objects.order_by("at", "id")),
+        Prefetch("status_changes", queryset=OrderStatusChange.objects.order_by("id")),
     )
 
 

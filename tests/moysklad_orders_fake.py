@@ -20,6 +20,8 @@ import httpx
 import pytest
 import respx
 
+from integrations.moysklad.constants import MSK
+
 BASE = "https://ms.test/api/remap/1.2"
 
 STATES = [("Новый", "Regular"), ("Подтвержден", "Regular"), ("Собран", "Regular"), ("Отгружен", "Regular"),
@@ -37,7 +39,8 @@ def _error(status: int, code: int, text: str) -> httpx.Response:
 class FakeMoySklad:
     def __init__(self, router: respx.MockRouter):
         self.requests: list[httpx.Request] = []
-        self.clock = datetime(2026, 11, 23, 12, 0, 0)
+        # MoySklad's clock (naive Moscow time), derived from now: tests never depend on the date.
+        self.clock = datetime.now(MSK).replace(tzinfo=None, microsecond=0)
         self.organizations = [{"id": str(uuid.UUID(int=1)), "name": "ООО Ромашка", "archived": False}]
         self.stores = [{"id": str(uuid.UUID(int=2)), "name": "Основной склад", "archived": False}]
         self.states = [{"id": str(uuid.UUID(int=100 + i)), "name": name, "stateType": kind,

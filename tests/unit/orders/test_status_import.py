@@ -1,5 +1,6 @@
 """Statuses and shipments back from MoySklad: the state mapping, shipped quantities, stale and
 duplicate documents, the poll job, and the customer's one e-mail per real change."""
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -226,3 +227,27 @@ def test_poll_job_does_nothing_before_any_export(fake_ms, db):
 def test_status_from_upstream(current, state, lines, expected):
     lines = [(Decimal(a), Decimal(b)) for a, b in lines]
     assert status_from_upstream(current=current, state_status=state, lines=lines) == expected
+
+
+def test_history_keeps_recorded_order_when_upstream_moments_lie_before_ours(
+        api, fake_ms, shop, published, settings, django_capture_on_commit_callbacks):
+    """MoySklad's moments are its own clock (and a manager may date documents back): upstream
+    changes stamped before our own first record still list after it, in the order recorded."""
+    fake_ms.clock -= timedelta(days=3)
+    order, remote_id = exported.__wrapped__(fake_ms, shop, published, settings)
+    demand = fake_ms.ship(remote_id, {shop.phone_ms_id: 1})
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(api, notification(("demand", demand["id"], "CREATE")), request_id="d1")
+        process_all()
+    demand = fake_ms.ship(remote_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(api, notification(("demand", demand["id"], "CREATE")), request_id="d2")
+        process_all()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.SHIPPED
+    changes = list(order.status_changes.all())
+    assert [c.to_status for c in changes] == ["pending", "partially_shipped", "shipped"]
+    assert changes[1].at < changes[0].at  # the upstream moment is kept as given
+    answer = api.get(f"/api/v1/orders/{order.uid}")
+    assert answer.status_code == 200, answer.content
+    assert [h["status"] for h in answer.json()["history"]] == ["pending", "partially_shipped", "shipped"]
