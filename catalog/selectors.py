@@ -15,13 +15,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Iterable, Mapping
 
 from django.db.models import DateTimeField, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
 
 from stock.models import StockLevel
+from syncsite.bulk import in_chunks
 
-from .models import Offer
+from .models import Barcode, Offer
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
@@ -156,3 +158,49 @@ def storefront_product_get(*, sku: str) -> StorefrontProduct | None:
     """The feed entry for one SKU (exact match), or None when no offer has it."""
     offer = _feed_queryset().filter(sku=sku).first()
     return _to_storefront(offer) if offer else None
+
+
+# ------------------------------------------------------------------------------------------------
+# Matching another system's SKUs to our offers (suppliers, 1C, marketplaces' order lines)
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OfferMatch:
+    offer_id: int
+    by: str  # "sku", "barcode" or "mapping"
+
+
+def offer_match_external(*, skus: Iterable[str], barcodes: Mapping[str, Iterable[str]] | None = None,
+                         mapping: Mapping[str, int] | None = None) -> dict[str, OfferMatch]:
+    """{external SKU: our offer} for the SKUs another system sends, never guessed:
+
+    1. our SKU equal to theirs;
+    2. else a barcode of ours equal to their SKU or to one of the barcodes they give for it
+       (`barcodes`: {their SKU: [barcode, …]}) — only when exactly one offer of ours has it;
+    3. else a manager's mapping row (`mapping`: {their SKU: our offer id}, kept by the caller).
+
+    SKUs matched by none of these are absent from the answer (the caller lists them as unmapped).
+    A bounded number of queries whatever the number of SKUs."""
+    wanted = list(dict.fromkeys(s for s in skus if s))
+    barcodes = barcodes or {}
+    mapping = mapping or {}
+    out: dict[str, OfferMatch] = {
+        sku: OfferMatch(pk, "sku")
+        for sku, pk in in_chunks(lambda chunk: Offer.objects.filter(sku__in=chunk).values_list("sku", "pk"), wanted)}
+    left = [s for s in wanted if s not in out]
+    if left:
+        candidates: dict[str, list[str]] = {s: [s, *[b for b in barcodes.get(s, ()) if b]] for s in left}
+        values = list(dict.fromkeys(v for vs in candidates.values() for v in vs))
+        owners: dict[str, set[int]] = {}
+        for value, offer_id in in_chunks(
+                lambda chunk: Barcode.objects.filter(value__in=chunk).values_list("value", "offer_id"), values):
+            owners.setdefault(value, set()).add(offer_id)
+        for sku, vs in candidates.items():
+            found = set().union(*(owners.get(v, set()) for v in vs))
+            if len(found) == 1:
+                out[sku] = OfferMatch(found.pop(), "barcode")
+    manual = {s: mapping[s] for s in wanted if s not in out and s in mapping}
+    if manual:
+        existing = set(in_chunks(lambda chunk: Offer.objects.filter(pk__in=chunk).values_list("pk", flat=True),
+                                 list(set(manual.values()))))
+        out.update({s: OfferMatch(pk, "mapping") for s, pk in manual.items() if pk in existing})
+    return out
