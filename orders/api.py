@@ -102,7 +102,7 @@ def order_out(order: Order) -> dict[str, Any]:
                    "total": _money(line.total)} for line in order.lines.all()],
         "total": _money(order.total),
         "currency": order.currency,
-        "customer": {"name": order.customer.name, "email": order.customer.email, "phone": order.customer.phone},
+        "customer": {"name": order.customer_name, "email": order.customer_email, "phone": order.customer_phone},
         "shipping": {"method": order.shipping_method, "address": order.shipping_address},
         "comment": order.comment,
         "created_at": timezone.localtime(order.created_at),
