@@ -112,7 +112,7 @@ def order_out(order: Order) -> dict[str, Any]:
 
 
 # -- views --------------------------------------------------------------------------------------
-@router.post("", response={200: OrderOut, 201: OrderOut, 400: ErrorOut, 409: ErrorOut},
+@router.post("", response={200: OrderOut, 201: OrderOut, 400: ErrorOut, 409: ErrorOut, 422: ErrorOut},
              summary="Place an order (reserves stock)")
 def order_create(request: HttpRequest, payload: OrderIn,
                  idempotency_key: str | None = Header(None, alias="Idempotency-Key",
@@ -134,6 +134,9 @@ def order_create(request: HttpRequest, payload: OrderIn,
         if exc.line is not None:
             raise invalid_param(("body", "items", exc.line, exc.field or "sku"), exc.detail) from None
         raise invalid_param(("body", *(exc.field or "body").split(".")), exc.detail) from None
+    except services.IdempotencyMismatch as exc:
+        raise ApiError(422, "idempotency_mismatch",
+                       f"{exc}: send a new Idempotency-Key for a new checkout, the same body to retry") from None
     except services.InsufficientStock as exc:
         raise ApiError(409, "insufficient_stock", str(exc), sku=exc.sku, line=exc.line,
                        available=_quantity(exc.available), requested=_quantity(exc.requested)) from None

@@ -72,6 +72,11 @@ class OrderInvalid(OrderError):
         self.detail, self.line, self.field = detail, line, field
 
 
+class IdempotencyMismatch(OrderError):
+    """The idempotency key belongs to an order placed with a different request. Its details are
+    never revealed: the caller gets no order back."""
+
+
 class InsufficientStock(OrderError):
     def __init__(self, *, sku: str, available: Decimal, requested: Decimal, line: int):
         super().__init__(f"line {line}: only {_num(available)} of {sku} available, {_num(requested)} requested")
@@ -115,6 +120,9 @@ def phone_digits(phone: str) -> str:
 
 
 def request_hash(payload: Mapping) -> str:
+    """A fingerprint of the request as parsed (every field present, defaults filled in, keys
+    sorted), not of its bytes: the same order re-sent with other whitespace, key order or an
+    omitted default is the same request."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -194,7 +202,7 @@ def order_create(*, customer: CustomerData, items: Sequence[LineRequest], source
     key = (idempotency_key or "").strip() or None
     existing = _existing(key, source, source_order_id)
     if existing:
-        return OrderCreated(existing, False)
+        return OrderCreated(_replayed(existing, request_fingerprint), False)
 
     skus = [sku for sku, _ in wanted]
     offers = {o.sku: o for o in Offer.objects.filter(sku__in=skus).select_related("product")}
@@ -216,8 +224,19 @@ def order_create(*, customer: CustomerData, items: Sequence[LineRequest], source
         existing = _existing(key, source, source_order_id)
         if existing is None:
             raise
-        return OrderCreated(existing, False)
+        return OrderCreated(_replayed(existing, request_fingerprint), False)
+    if not created:
+        _replayed(order, request_fingerprint)
     return OrderCreated(order, created)
+
+
+def _replayed(order: Order, fingerprint: str) -> Order:
+    """The stored order, when this request is a replay of the one that made it; a different
+    request under the same key raises `IdempotencyMismatch` (never hand one shopper's order to
+    another). Orders stored without a fingerprint (imports) are not compared."""
+    if fingerprint and order.request_hash and order.request_hash != fingerprint:
+        raise IdempotencyMismatch("this Idempotency-Key was already used for a different order")
+    return order
 
 
 def _existing(key: str | None, source: str, source_order_id: str | None) -> Order | None:
