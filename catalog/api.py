@@ -58,7 +58,12 @@ def parse_aware_iso(value: Any) -> datetime:
         raise ValueError(f"not an ISO 8601 date-time; expected e.g. {ISO_EXAMPLE}")
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"needs a UTC offset (Z or +03:00); expected e.g. {ISO_EXAMPLE}")
-    return moment
+    # In UTC from here on: an offset Python allows (up to ±23:59) may be one the database does not
+    # (PostgreSQL stops at ±15:59), and a moment at the calendar's edge may not exist in UTC at all.
+    try:
+        return moment.astimezone(dt_timezone.utc)
+    except OverflowError:
+        raise ValueError("date-time out of range") from None
 
 
 AwareIso = Annotated[datetime, BeforeValidator(parse_aware_iso)]
@@ -94,7 +99,12 @@ def decode_cursor(value: str) -> FeedPosition:
     if not match:
         raise invalid_param(("query", "cursor"), "malformed cursor: pass the `next` value of a previous page unchanged")
     micros, offer_id = (int(g) for g in match.groups())
-    return FeedPosition(updated_at=_EPOCH + timedelta(microseconds=micros), offer_id=offer_id)
+    try:
+        updated_at = _EPOCH + timedelta(microseconds=micros)
+    except OverflowError:  # past year 9999: no page of ours ever ended there
+        raise invalid_param(("query", "cursor"), "malformed cursor: pass the `next` value of a previous page "
+                                                 "unchanged") from None
+    return FeedPosition(updated_at=updated_at, offer_id=offer_id)
 
 
 # -- output -------------------------------------------------------------------------------------

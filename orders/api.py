@@ -10,6 +10,7 @@ on the storefront's side never makes a second order. Errors (interfaces.md):
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Header, Router, Schema, Status
+from pydantic import StrictInt
 
 from syncsite.api_errors import ApiError, ErrorOut, invalid_param
 
@@ -24,6 +26,8 @@ from . import selectors, services
 from .models import Order
 
 router = Router(tags=["orders"])
+
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]+")
 
 Quantity = int | float
 
@@ -37,7 +41,8 @@ class CustomerIn(Schema):
 
 class ItemIn(Schema):
     sku: str = Field(max_length=255)
-    quantity: int = Field(description="Whole units, at least 1")
+    # A JSON integer and nothing else: true, "2" and 2.0 are refused, not read as numbers.
+    quantity: StrictInt = Field(description="Whole units, at least 1 (a JSON integer)")
 
 
 class ShippingIn(Schema):
@@ -122,6 +127,8 @@ def order_create(request: HttpRequest, payload: OrderIn,
         raise invalid_param(("header", "Idempotency-Key"), "required: send one unique key per checkout")
     if len(key) > 255:
         raise invalid_param(("header", "Idempotency-Key"), "at most 255 characters")
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise invalid_param(("header", "Idempotency-Key"), "printable ASCII only (a UUID, for example)")
     try:
         result = services.order_create(
             customer=services.CustomerData(name=payload.customer.name, email=payload.customer.email,
