@@ -23,7 +23,7 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from pydantic import BeforeValidator
 
-from syncsite.api_errors import ApiError, ErrorOut, invalid_param
+from syncsite.api_errors import ApiError, error_responses, invalid_param
 
 from .selectors import (
     DEFAULT_PAGE_SIZE,
@@ -158,7 +158,7 @@ def product_out(product: StorefrontProduct) -> dict[str, Any]:
 
 
 # -- views --------------------------------------------------------------------------------------
-@router.get("", response={200: ProductPageOut, 400: ErrorOut, 401: ErrorOut},
+@router.get("", response={200: ProductPageOut, **error_responses()},
             operation_id="product_list", summary="Products, oldest change first, one page at a time")
 def product_list(request: HttpRequest, params: Query[ProductListParams]) -> dict[str, Any]:
     after = decode_cursor(params.cursor) if params.cursor else None
@@ -168,7 +168,7 @@ def product_list(request: HttpRequest, params: Query[ProductListParams]) -> dict
 
 
 # `path:` so a SKU containing "/" (MoySklad articles may) still resolves.
-@router.get("/{path:sku}", response={200: ProductOut, 401: ErrorOut, 404: ErrorOut},
+@router.get("/{path:sku}", response={200: ProductOut, **error_responses("unknown_sku")},
             operation_id="product_get", summary="One product by SKU")
 def product_get(request: HttpRequest, sku: str) -> dict[str, Any]:
     product = storefront_product_get(sku=sku)

@@ -20,14 +20,15 @@ from django.utils import timezone
 from ninja import Field, Header, Router, Schema, Status
 from pydantic import StrictInt
 
-from syncsite.api_errors import ApiError, ErrorOut, invalid_param
+from syncsite.api_errors import ApiError, error_responses, invalid_param
 
 from . import selectors, services
 from .models import Order
 
 router = Router(tags=["orders"])
 
-IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]+")
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]+$")
+EXAMPLE_KEY = "3f0c8a52-8d7e-4c1b-9a51-2f6d0e4b7c11"
 
 Quantity = int | float
 
@@ -117,18 +118,15 @@ def order_out(order: Order) -> dict[str, Any]:
 
 
 # -- views --------------------------------------------------------------------------------------
-@router.post("", response={200: OrderOut, 201: OrderOut, 400: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+@router.post("", response={200: OrderOut, 201: OrderOut,
+                           **error_responses("insufficient_stock", "idempotency_mismatch", body=True)},
              summary="Place an order (reserves stock)")
 def order_create(request: HttpRequest, payload: OrderIn,
-                 idempotency_key: str | None = Header(None, alias="Idempotency-Key",
-                                                      description="Required: one per checkout, resent on retries")):
-    key = (idempotency_key or "").strip()
-    if not key:
-        raise invalid_param(("header", "Idempotency-Key"), "required: send one unique key per checkout")
-    if len(key) > 255:
-        raise invalid_param(("header", "Idempotency-Key"), "at most 255 characters")
-    if not IDEMPOTENCY_KEY.fullmatch(key):
-        raise invalid_param(("header", "Idempotency-Key"), "printable ASCII only (a UUID, for example)")
+                 idempotency_key: str = Header(..., alias="Idempotency-Key", min_length=1, max_length=255,
+                                               pattern=IDEMPOTENCY_KEY.pattern, examples=[EXAMPLE_KEY],
+                                               description="One per checkout (a UUID, say), sent again on every "
+                                                           "retry of it: printable ASCII, at most 255 characters")):
+    key = idempotency_key
     try:
         result = services.order_create(
             customer=services.CustomerData(name=payload.customer.name, email=payload.customer.email,
@@ -151,7 +149,8 @@ def order_create(request: HttpRequest, payload: OrderIn,
     return Status(201 if result.created else 200, order_out(order))
 
 
-@router.get("/{order_id}", response={200: OrderOut, 404: ErrorOut}, summary="An order with its status history")
+@router.get("/{order_id}", response={200: OrderOut, **error_responses("unknown_order")},
+            summary="An order with its status history")
 def order_detail(request: HttpRequest, order_id: str):
     order = selectors.order_get_by_public_id(public_id=order_id)
     if order is None:

@@ -102,8 +102,7 @@ def test_a_quantity_that_is_not_a_json_integer_is_400_naming_the_line(api, quant
     body = order_body(("CASE-RED", 1), ("PHONE-1", 1))
     body["items"][1]["quantity"] = quantity
     detail = _error(post_order(api, body), 400, "invalid")["detail"]
-    assert detail[0]["loc"][:4] == ["body", "payload", "items", 1] or detail[0]["loc"][:3] == ["body", "items", 1]
-    assert "quantity" in detail[0]["loc"]
+    assert detail[0]["loc"] == ["body", "items", 1, "quantity"]
     _nothing_written()
 
 
