@@ -167,8 +167,8 @@ def product_list(request: HttpRequest, params: Query[ProductListParams]) -> dict
             "next": encode_cursor(page.next) if page.next else None}
 
 
-# `path:` so a SKU containing "/" (MoySklad articles may) still resolves.
-@router.get("/{path:sku}", response={200: ProductOut, **error_responses("unknown_sku")},
+# `text:` so a SKU containing "/" (MoySklad articles may) or anything else still resolves.
+@router.get("/{text:sku}", response={200: ProductOut, **error_responses("unknown_sku")},
             operation_id="product_get", summary="One product by SKU")
 def product_get(request: HttpRequest, sku: str) -> dict[str, Any]:
     product = storefront_product_get(sku=sku)

@@ -149,7 +149,7 @@ def order_create(request: HttpRequest, payload: OrderIn,
     return Status(201 if result.created else 200, order_out(order))
 
 
-@router.get("/{order_id}", response={200: OrderOut, **error_responses("unknown_order")},
+@router.get("/{text:order_id}", response={200: OrderOut, **error_responses("unknown_order")},
             summary="An order with its status history")
 def order_detail(request: HttpRequest, order_id: str):
     order = selectors.order_get_by_public_id(public_id=order_id)

@@ -8,8 +8,26 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
+from django.urls import register_converter
 from ninja import Schema
 from pydantic import ConfigDict, create_model
+
+
+class AnyTextConverter:
+    """A path segment that may hold anything, "/" and line breaks included (Django's `path`
+    converter stops at a newline). A SKU or an order id that exists nowhere then reaches its view
+    and gets that route's own 404 (`unknown_sku`), never the generic one. Used as `{text:name}`."""
+
+    regex = r"[\s\S]+"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(AnyTextConverter, "text")
 
 
 class ApiError(Exception):

@@ -19,7 +19,7 @@ def strict(api_token):
 
 @pytest.mark.parametrize("method", ["get", "post", "put", "patch", "delete"])
 @pytest.mark.parametrize("path", ["/api", "/api/", "/api/v1/", "/api/v2/products", "/api/v1/nothing",
-                                  "/api/v1/products/", "/api/v1/orders/a/b/c"])
+                                  "/api/v1/products/", "/api/v1/nothing/a/b", "/api/v1/x\ny"])
 def test_unknown_api_paths_are_json_404_for_every_method(strict, method, path):
     response = getattr(strict, method)(path)
     assert response.status_code == 404, response.content
@@ -106,3 +106,19 @@ def test_answers_match_the_documented_codes(api, schema, shop, published):
     ]
     for path, method, response in cases:
         assert response.json()["error"] in _codes(schema, path, method, response.status_code), (path, response.json())
+
+
+@pytest.mark.parametrize("ref", ["a/b/c", "line\nbreak", "x" * 300])
+def test_any_order_id_gets_the_orders_own_404(api, ref):
+    from urllib.parse import quote
+
+    response = api.get(f"/api/v1/orders/{quote(ref, safe='/')}")
+    assert response.status_code == 404 and response.json()["error"] == "unknown_order"
+
+
+@pytest.mark.parametrize("sku", ["A/B", "line\nbreak", " "])
+def test_any_sku_gets_the_products_own_404(api, sku):
+    from urllib.parse import quote
+
+    response = api.get(f"/api/v1/products/{quote(sku, safe='/')}")
+    assert response.status_code == 404 and response.json()["error"] == "unknown_sku"
