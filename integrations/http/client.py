@@ -16,6 +16,7 @@ from .errors import (
     AuthError,
     NotFoundError,
     RateLimitedError,
+    RedirectRefusedError,
     RejectedError,
     UpstreamError,
     UpstreamUnavailableError,
@@ -71,7 +72,9 @@ class BaseClient:
                                 max_keepalive_connections=limiter.parallel if limiter else 10,
                                 keepalive_expiry=25.0),
             transport=transport,
-            follow_redirects=True,
+            # Never: a redirect could carry our credentials and requests to another host (an
+            # internal address, say). A 3xx is an error the operator sees (`error_for`).
+            follow_redirects=False,
         )
         self._http = httpx.Client(**self._client_kwargs)
         self._pool_lock = threading.Lock()
@@ -204,7 +207,7 @@ class BaseClient:
         log.info("%s.http %s %s -> %s %.0fms rid=%s remaining=%s", self.system, method,
                  response.request.url.path, response.status_code, elapsed_ms, self.request_id(response),
                  response.headers.get("X-RateLimit-Remaining", "-"))
-        if response.status_code < 400:
+        if response.status_code < 400 and not _refused_redirect(response):
             return response
         raise self.error_for(response, method, url)
 
@@ -219,6 +222,11 @@ class BaseClient:
             error = RateLimitedError(retry_after=self.retry_after(response), **kwargs)
             self.on_rate_limited(error)
             return error
+        if _refused_redirect(response):
+            location = response.headers.get("Location", "")[:300]
+            return RedirectRefusedError(
+                f"{self.system} {method} {response.request.url} -> {status} redirect to {location!r}: redirects are "
+                f"not followed; check the {self.system} base URL setting", **kwargs)
         if status in (401, 403):
             return AuthError(hint=self.auth_hint(status), **kwargs)
         if status == 404:
@@ -237,6 +245,11 @@ class BaseClient:
                 f"{self.system} GET {response.request.url}: answer is not JSON ({response.text[:80]!r})",
                 system=self.system, method="GET", url=str(response.request.url), status=response.status_code,
                 body=response.text) from exc
+
+
+def _refused_redirect(response: httpx.Response) -> bool:
+    """Any 3xx but 304 (Not Modified, an answer to a conditional GET, not a redirect)."""
+    return 300 <= response.status_code < 400 and response.status_code != 304
 
 
 class _null_ctx:
