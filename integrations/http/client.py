@@ -55,6 +55,8 @@ class BaseClient:
     max_pause = 300.0
     #: a connection is recycled after this many requests (MoySklad asks for at most 100)
     requests_per_connection = 0
+    #: redirects followed in one call, and only to URLs under `base_url` (anything else is an error)
+    max_redirects = 3
 
     def __init__(self, base_url: str, *, headers: dict | None = None, auth: httpx.Auth | tuple | None = None,
                  timeout: float = 30.0, limiter: Limiter | None = None,
@@ -72,8 +74,9 @@ class BaseClient:
                                 max_keepalive_connections=limiter.parallel if limiter else 10,
                                 keepalive_expiry=25.0),
             transport=transport,
-            # Never: a redirect could carry our credentials and requests to another host (an
-            # internal address, say). A 3xx is an error the operator sees (`error_for`).
+            # Not by httpx: a redirect could carry our credentials and requests to another host
+            # (an internal address, say). `_send_once` follows those that stay under base_url;
+            # any other 3xx is an error the operator sees (`error_for`).
             follow_redirects=False,
         )
         self._http = httpx.Client(**self._client_kwargs)
@@ -83,6 +86,14 @@ class BaseClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def _within_base(self, url: httpx.URL) -> bool:
+        """`url` is under the configured base URL: same scheme, host and port, and its path below
+        the base path."""
+        base = httpx.URL(self.base_url)
+        prefix = base.path.rstrip("/") + "/"
+        return ((url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
+                and (url.path + "/").startswith(prefix))
 
     def __enter__(self):
         return self
@@ -192,6 +203,13 @@ class BaseClient:
             client = self._client()
             try:
                 response = client.request(method, url, params=params, json=json, headers=headers)
+                hops = 0
+                while (_refused_redirect(response) and response.next_request is not None
+                       and hops < self.max_redirects and self._within_base(response.next_request.url)):
+                    # Upstream moved the resource inside our own base URL (MoySklad sends a UI
+                    # uuid's 308 to its API id): the one kind of redirect we follow.
+                    response = client.send(response.next_request)
+                    hops += 1
             except httpx.TimeoutException as exc:
                 raise UpstreamUnavailableError(f"{self.system} {method} {url}: timed out ({exc.__class__.__name__})",
                                                system=self.system, method=method, url=url) from exc
@@ -225,8 +243,9 @@ class BaseClient:
         if _refused_redirect(response):
             location = response.headers.get("Location", "")[:300]
             return RedirectRefusedError(
-                f"{self.system} {method} {response.request.url} -> {status} redirect to {location!r}: redirects are "
-                f"not followed; check the {self.system} base URL setting", **kwargs)
+                f"{self.system} {method} {response.request.url} -> {status} redirect to {location!r}: redirects "
+                f"away from the configured base URL are not followed; check the {self.system} base URL setting",
+                **kwargs)
         if status in (401, 403):
             return AuthError(hint=self.auth_hint(status), **kwargs)
         if status == 404:

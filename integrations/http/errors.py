@@ -79,9 +79,9 @@ class NotFoundError(UpstreamError):
 
 
 class RedirectRefusedError(UpstreamError):
-    """A 3xx: the client never follows redirects (a configured host must not be able to send our
-    credentials or our requests elsewhere, e.g. to an internal address). Not retried: the base URL
-    setting needs a look."""
+    """A 3xx pointing away from the configured base URL (a configured host must not be able to send
+    our credentials or our requests elsewhere, e.g. to an internal address). Not retried: the base
+    URL setting needs a look."""
 
 
 class RejectedError(UpstreamError):

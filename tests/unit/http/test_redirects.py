@@ -29,11 +29,33 @@ def test_a_redirect_to_loopback_is_not_followed(status):
     assert caught.value.retryable is False
 
 
-def test_a_redirect_within_the_same_host_is_not_followed_either():
-    with respx.mock() as router:
-        router.get(f"{BASE}/items").respond(302, headers={"Location": f"{BASE}/items/"})
+@pytest.mark.parametrize("location", [
+    "https://upstream.test/other/items",        # same host, outside the base path
+    "https://upstream.test/apiary/items",       # a path that merely starts like the base
+    "http://upstream.test/api/items/",          # downgraded to http
+    "https://upstream.test:8443/api/items/",    # another port
+    "https://upstream.test.evil.example/api/",  # another host
+])
+def test_a_redirect_outside_the_base_url_is_refused(location):
+    with respx.mock(assert_all_called=False) as router:
+        router.get(f"{BASE}/items").respond(302, headers={"Location": location})
+        elsewhere = router.route(url__startswith=location).respond(200, json={})
         with BaseClient(BASE) as client, pytest.raises(RedirectRefusedError):
             client.get_json("/items")
+        assert not elsewhere.called
+
+
+def test_a_redirect_under_the_base_url_is_followed_a_few_times_at_most():
+    with respx.mock() as router:
+        router.get(f"{BASE}/items").respond(308, headers={"Location": f"{BASE}/items/v2?x=1"})
+        router.get(f"{BASE}/items/v2").respond(200, json={"ok": True})
+        with BaseClient(BASE) as client:
+            assert client.get_json("/items") == {"ok": True}
+    with respx.mock() as router:
+        router.get(url__startswith=f"{BASE}/loop").respond(302, headers={"Location": f"{BASE}/loop"})
+        with BaseClient(BASE) as client, pytest.raises(RedirectRefusedError):
+            client.get_json("/loop")
+        assert router.calls.call_count == 1 + BaseClient.max_redirects
 
 
 def test_the_moysklad_client_refuses_a_redirect_with_a_clear_error(moysklad_settings):
