@@ -45,5 +45,6 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
 CELERY_TASK_PUBLISH_RETRY = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler, writing a heartbeat /health/ reads.
+CELERY_BEAT_SCHEDULER = "syncsite.heartbeat:BeatScheduler"
 CELERY_BEAT_SCHEDULE = beat_schedule()
