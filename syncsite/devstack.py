@@ -67,6 +67,8 @@ def _write_dev_env(values: dict) -> None:
     lines = ["# Written by `make run`: the settings of the running development stack. In another shell:",
              "#   . var/dev.env", ""]
     lines += [f"export {key}={shlex.quote(value)}" for key, value in sorted(values.items())]
+    # `python manage.py ...` and `celery ...` as the README writes them: this stack's interpreter.
+    lines.append(f'export PATH={shlex.quote(str(Path(PY).parent))}:"$PATH"')
     DEV_ENV.write_text("\n".join(lines) + "\n")
     DEV_ENV.chmod(0o600)
 
