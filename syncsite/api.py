@@ -217,7 +217,8 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 def _json_edges(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """The two answers ninja gives outside its exception handlers: a plain-text 405, and the 404 of
-    its root view (`/api/v1/` itself). Both get the JSON shape here. Every API view is exempt from
+    its root view (`/api/v1/` itself). Both get the JSON shape here, and a path or query holding
+    text the database cannot store is refused before any view sees it. Every API view is exempt from
     Django's CSRF check: callers authenticate with a bearer token, never a cookie, so there is no
     cross-site request to forge (and an HTML 403 page is no answer for an API client)."""
 
