@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
+from syncsite.localenv import apply_local_env
+
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "bench"
 PY = sys.executable
@@ -242,6 +244,7 @@ def child_env(*, database_url: str, moysklad_url: str = "", extra: dict | None =
         "PYTHONUNBUFFERED": "1",
         "DEBUG": "0",
     })
+    apply_local_env(env)  # production settings (DEBUG off) over plain http on this machine
     if moysklad_url:
         env.update({
             "MOYSKLAD_BASE_URL": moysklad_url,

@@ -23,7 +23,7 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from pydantic import BeforeValidator
 
-from syncsite.api_errors import ApiError, ErrorOut, invalid_param
+from syncsite.api_errors import ApiError, error_responses, invalid_param
 
 from .selectors import (
     DEFAULT_PAGE_SIZE,
@@ -58,7 +58,12 @@ def parse_aware_iso(value: Any) -> datetime:
         raise ValueError(f"not an ISO 8601 date-time; expected e.g. {ISO_EXAMPLE}")
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"needs a UTC offset (Z or +03:00); expected e.g. {ISO_EXAMPLE}")
-    return moment
+    # In UTC from here on: an offset Python allows (up to ±23:59) may be one the database does not
+    # (PostgreSQL stops at ±15:59), and a moment at the calendar's edge may not exist in UTC at all.
+    try:
+        return moment.astimezone(dt_timezone.utc)
+    except OverflowError:
+        raise ValueError("date-time out of range") from None
 
 
 AwareIso = Annotated[datetime, BeforeValidator(parse_aware_iso)]
@@ -94,7 +99,12 @@ def decode_cursor(value: str) -> FeedPosition:
     if not match:
         raise invalid_param(("query", "cursor"), "malformed cursor: pass the `next` value of a previous page unchanged")
     micros, offer_id = (int(g) for g in match.groups())
-    return FeedPosition(updated_at=_EPOCH + timedelta(microseconds=micros), offer_id=offer_id)
+    try:
+        updated_at = _EPOCH + timedelta(microseconds=micros)
+    except OverflowError:  # past year 9999: no page of ours ever ended there
+        raise invalid_param(("query", "cursor"), "malformed cursor: pass the `next` value of a previous page "
+                                                 "unchanged") from None
+    return FeedPosition(updated_at=updated_at, offer_id=offer_id)
 
 
 # -- output -------------------------------------------------------------------------------------
@@ -148,7 +158,7 @@ def product_out(product: StorefrontProduct) -> dict[str, Any]:
 
 
 # -- views --------------------------------------------------------------------------------------
-@router.get("", response={200: ProductPageOut, 400: ErrorOut, 401: ErrorOut},
+@router.get("", response={200: ProductPageOut, **error_responses()},
             operation_id="product_list", summary="Products, oldest change first, one page at a time")
 def product_list(request: HttpRequest, params: Query[ProductListParams]) -> dict[str, Any]:
     after = decode_cursor(params.cursor) if params.cursor else None
@@ -157,8 +167,8 @@ def product_list(request: HttpRequest, params: Query[ProductListParams]) -> dict
             "next": encode_cursor(page.next) if page.next else None}
 
 
-# `path:` so a SKU containing "/" (MoySklad articles may) still resolves.
-@router.get("/{path:sku}", response={200: ProductOut, 401: ErrorOut, 404: ErrorOut},
+# `text:` so a SKU containing "/" (MoySklad articles may) or anything else still resolves.
+@router.get("/{text:sku}", response={200: ProductOut, **error_responses("unknown_sku")},
             operation_id="product_get", summary="One product by SKU")
 def product_get(request: HttpRequest, sku: str) -> dict[str, Any]:
     product = storefront_product_get(sku=sku)

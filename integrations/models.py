@@ -131,6 +131,26 @@ class JobState(models.Model):
         return self.job
 
 
+class ProcessHeartbeat(models.Model):
+    """A Celery worker or beat saying it is alive, every `syncsite.heartbeat.INTERVAL` seconds.
+    `/health/` names a process kind none of whose rows is fresh; each container's healthcheck
+    looks at its own row. A row per process name (a worker's `celery@host`, beat's host)."""
+
+    class Kind(models.TextChoices):
+        WORKER = "worker", "Celery worker"
+        BEAT = "beat", "Celery beat"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=255)
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "name"], name="heartbeat_unique_process")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
+
+
 # ------------------------------------------------------------------------------------------------
 # Marketplace stock: what each marketplace is told we can sell (integrations/marketplaces/)
 # ------------------------------------------------------------------------------------------------

@@ -64,21 +64,23 @@ class OrderAdmin(admin.ModelAdmin):
     list_display = ("number", "created_at", "source", "status_display", "export_display", "customer_display",
                     "total")
     list_filter = ("source", "status", ExportStateFilter, "created_at")
-    search_fields = ("number", "uid", "source_order_id", "customer__name", "customer__email", "customer__phone",
+    search_fields = ("number", "uid", "source_order_id", "customer_name", "customer_email", "customer_phone",
                      "lines__sku")
-    list_select_related = ("customer",)
     date_hierarchy = "created_at"
     list_per_page = 100
     ordering = ("-created_at", "-id")
     inlines = (OrderLineInline, StatusChangeInline, OrderBindingInline)
     actions = ("cancel_orders", "requeue_export")
-    readonly_fields = ("number", "uid", "source", "source_order_id", "status", "status_changed_at", "customer_link",
+    readonly_fields = ("number", "uid", "source", "source_order_id", "status", "status_changed_at", "customer_name",
+                       "customer_email", "customer_phone", "customer_link",
                        "total", "currency", "shipping_method", "shipping_address", "comment", "idempotency_key",
                        "export_state", "export_attempts", "export_error", "exported_at", "moysklad_link",
                        "reservations_display", "created_at", "updated_at")
     fieldsets = (
-        (None, {"fields": ("number", "uid", "source", "source_order_id", "status", "status_changed_at",
-                           "customer_link", "total", "currency")}),
+        (None, {"fields": ("number", "uid", "source", "source_order_id", "status", "status_changed_at", "total",
+                           "currency")}),
+        # The contacts this order was placed with; the linked customer may have others.
+        ("Customer", {"fields": ("customer_name", "customer_email", "customer_phone", "customer_link")}),
         ("Delivery", {"fields": ("shipping_method", "shipping_address", "comment")}),
         ("MoySklad", {"fields": ("moysklad_link", "export_state", "export_attempts", "export_error", "exported_at",
                                  "reservations_display")}),
@@ -103,11 +105,11 @@ class OrderAdmin(admin.ModelAdmin):
             return format_html('<span style="color:#a00" title="{}">failed</span>', order.export_error)
         return order.get_export_state_display()
 
-    @admin.display(description="customer", ordering="customer__name")
+    @admin.display(description="customer", ordering="customer_name")
     def customer_display(self, order: Order) -> str:
-        return f"{order.customer.name} <{order.customer.email or order.customer.phone}>"
+        return f"{order.customer_name} <{order.customer_email or order.customer_phone}>"
 
-    @admin.display(description="customer")
+    @admin.display(description="linked customer")
     def customer_link(self, order: Order) -> str:
         return admin_link(order.customer)
 

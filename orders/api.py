@@ -10,6 +10,7 @@ on the storefront's side never makes a second order. Errors (interfaces.md):
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -17,13 +18,17 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Header, Router, Schema, Status
+from pydantic import StrictInt
 
-from syncsite.api_errors import ApiError, ErrorOut, invalid_param
+from syncsite.api_errors import ApiError, error_responses, invalid_param
 
 from . import selectors, services
 from .models import Order
 
 router = Router(tags=["orders"])
+
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]+$")
+EXAMPLE_KEY = "3f0c8a52-8d7e-4c1b-9a51-2f6d0e4b7c11"
 
 Quantity = int | float
 
@@ -37,7 +42,8 @@ class CustomerIn(Schema):
 
 class ItemIn(Schema):
     sku: str = Field(max_length=255)
-    quantity: int = Field(description="Whole units, at least 1")
+    # A JSON integer and nothing else: true, "2" and 2.0 are refused, not read as numbers.
+    quantity: StrictInt = Field(description="Whole units, at least 1 (a JSON integer)")
 
 
 class ShippingIn(Schema):
@@ -102,7 +108,7 @@ def order_out(order: Order) -> dict[str, Any]:
                    "total": _money(line.total)} for line in order.lines.all()],
         "total": _money(order.total),
         "currency": order.currency,
-        "customer": {"name": order.customer.name, "email": order.customer.email, "phone": order.customer.phone},
+        "customer": {"name": order.customer_name, "email": order.customer_email, "phone": order.customer_phone},
         "shipping": {"method": order.shipping_method, "address": order.shipping_address},
         "comment": order.comment,
         "created_at": timezone.localtime(order.created_at),
@@ -112,16 +118,15 @@ def order_out(order: Order) -> dict[str, Any]:
 
 
 # -- views --------------------------------------------------------------------------------------
-@router.post("", response={200: OrderOut, 201: OrderOut, 400: ErrorOut, 409: ErrorOut},
+@router.post("", response={200: OrderOut, 201: OrderOut,
+                           **error_responses("insufficient_stock", "idempotency_mismatch", body=True)},
              summary="Place an order (reserves stock)")
 def order_create(request: HttpRequest, payload: OrderIn,
-                 idempotency_key: str | None = Header(None, alias="Idempotency-Key",
-                                                      description="Required: one per checkout, resent on retries")):
-    key = (idempotency_key or "").strip()
-    if not key:
-        raise invalid_param(("header", "Idempotency-Key"), "required: send one unique key per checkout")
-    if len(key) > 255:
-        raise invalid_param(("header", "Idempotency-Key"), "at most 255 characters")
+                 idempotency_key: str = Header(..., alias="Idempotency-Key", min_length=1, max_length=255,
+                                               pattern=IDEMPOTENCY_KEY.pattern, examples=[EXAMPLE_KEY],
+                                               description="One per checkout (a UUID, say), sent again on every "
+                                                           "retry of it: printable ASCII, at most 255 characters")):
+    key = idempotency_key
     try:
         result = services.order_create(
             customer=services.CustomerData(name=payload.customer.name, email=payload.customer.email,
@@ -134,6 +139,9 @@ def order_create(request: HttpRequest, payload: OrderIn,
         if exc.line is not None:
             raise invalid_param(("body", "items", exc.line, exc.field or "sku"), exc.detail) from None
         raise invalid_param(("body", *(exc.field or "body").split(".")), exc.detail) from None
+    except services.IdempotencyMismatch as exc:
+        raise ApiError(422, "idempotency_mismatch",
+                       f"{exc}: send a new Idempotency-Key for a new checkout, the same body to retry") from None
     except services.InsufficientStock as exc:
         raise ApiError(409, "insufficient_stock", str(exc), sku=exc.sku, line=exc.line,
                        available=_quantity(exc.available), requested=_quantity(exc.requested)) from None
@@ -141,7 +149,8 @@ def order_create(request: HttpRequest, payload: OrderIn,
     return Status(201 if result.created else 200, order_out(order))
 
 
-@router.get("/{order_id}", response={200: OrderOut, 404: ErrorOut}, summary="An order with its status history")
+@router.get("/{text:order_id}", response={200: OrderOut, **error_responses("unknown_order")},
+            summary="An order with its status history")
 def order_detail(request: HttpRequest, order_id: str):
     order = selectors.order_get_by_public_id(public_id=order_id)
     if order is None:

@@ -29,10 +29,13 @@ def order_status_email_send(*, change_id: int) -> bool:
         notified_at=now)
     if not claimed:
         return False
-    change = OrderStatusChange.objects.select_related("order", "order__customer").get(pk=change_id)
+    change = OrderStatusChange.objects.select_related("order").get(pk=change_id)
     order = change.order
+    # The order's own contacts (never the matched customer's current ones): the e-mail goes where
+    # the person who placed this order asked.
+    customer = {"name": order.customer_name, "email": order.customer_email, "phone": order.customer_phone}
     context = {
-        "order": order, "customer": order.customer, "change": change,
+        "order": order, "customer": customer, "change": change,
         "status": change.get_to_status_display(), "status_code": change.to_status,
         "status_text": STATUS_TEXT.get(change.to_status, change.to_status),
         "lines": list(order.lines.order_by("position", "id")), "site_url": settings.SITE_URL,
@@ -40,7 +43,7 @@ def order_status_email_send(*, change_id: int) -> bool:
     subject = " ".join(render_to_string("emails/order_status_subject.txt", context).split())
     body = render_to_string("emails/order_status.txt", context)
     html = render_to_string("emails/order_status.html", context)
-    message = EmailMultiAlternatives(subject, body, settings.DEFAULT_FROM_EMAIL, [order.customer.email])
+    message = EmailMultiAlternatives(subject, body, settings.DEFAULT_FROM_EMAIL, [order.customer_email])
     message.attach_alternative(html, "text/html")
     try:
         message.send()

@@ -83,6 +83,12 @@ class Order(models.Model):
     status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING, db_index=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    # The contacts this order was placed with. Matching links orders to one `Customer`, but another
+    # order (anyone can type a phone number) never changes these: the status e-mails, the API and
+    # the admin use them, so an order's details go only where its own customer asked.
+    customer_name = models.CharField("name", max_length=255, blank=True)
+    customer_email = models.CharField("e-mail", max_length=254, blank=True)
+    customer_phone = models.CharField("phone", max_length=64, blank=True)
     currency = models.CharField(max_length=3, default="RUB")
     total = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     shipping_method = models.CharField(max_length=64, blank=True)

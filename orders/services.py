@@ -48,6 +48,8 @@ log = logging.getLogger("syncsite.orders")
 
 MAX_LINES = 200
 MAX_QUANTITY = Decimal(100_000)
+# International numbers have at most 15 digits; the rest is room for an extension.
+MAX_PHONE_DIGITS = 20
 NUMBER_PREFIX = {OrderSource.SITE: "S", OrderSource.OZON: "OZ", OrderSource.WB: "WB", OrderSource.YM: "YM"}
 # The forward path of an order. Cancelled and returned stand outside it.
 PROGRESS = (OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.PROCESSING, OrderStatus.PARTIALLY_SHIPPED,
@@ -68,6 +70,11 @@ class OrderInvalid(OrderError):
     def __init__(self, detail: str, *, line: int | None = None, field: str | None = None):
         super().__init__(detail)
         self.detail, self.line, self.field = detail, line, field
+
+
+class IdempotencyMismatch(OrderError):
+    """The idempotency key belongs to an order placed with a different request. Its details are
+    never revealed: the caller gets no order back."""
 
 
 class InsufficientStock(OrderError):
@@ -113,6 +120,9 @@ def phone_digits(phone: str) -> str:
 
 
 def request_hash(payload: Mapping) -> str:
+    """A fingerprint of the request as parsed (every field present, defaults filled in, keys
+    sorted), not of its bytes: the same order re-sent with other whitespace, key order or an
+    omitted default is the same request."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -123,6 +133,8 @@ def _validate(customer: CustomerData, items: Sequence[LineRequest]) -> list[tupl
         raise OrderInvalid("customer.email or customer.phone is required", field="customer.email")
     if customer.email and not _EMAIL.match(customer.email.strip()):
         raise OrderInvalid(f"customer.email {customer.email!r} is not an e-mail address", field="customer.email")
+    if len(phone_digits(customer.phone)) > MAX_PHONE_DIGITS:
+        raise OrderInvalid(f"customer.phone has more than {MAX_PHONE_DIGITS} digits", field="customer.phone")
     if not items:
         raise OrderInvalid("items must not be empty", field="items")
     if len(items) > MAX_LINES:
@@ -153,26 +165,26 @@ def _validate(customer: CustomerData, items: Sequence[LineRequest]) -> list[tupl
 # Create
 # ------------------------------------------------------------------------------------------------
 def customer_get_or_create(*, name: str, email: str = "", phone: str = "") -> Customer:
-    """Match a returning customer by e-mail (case-insensitive), then by phone digits; else create.
-    The name and contacts are refreshed from the latest order."""
+    """The customer an order belongs to: a returning customer matched by e-mail (case-insensitive),
+    then by phone digits; else a new one.
+
+    A match must not contradict the order's other contact: a known e-mail with a different phone,
+    or a known phone with a different e-mail, is someone else (anyone can type a stranger's phone
+    number). A matched customer is never rewritten: each order keeps its own contacts (the
+    snapshot on `Order`), so a later order can change neither another order's details nor where
+    its e-mails go."""
     email = (email or "").strip().lower()
     digits = phone_digits(phone)
     customer = None
     if email:
-        customer = Customer.objects.filter(email=email).order_by("id").first()
+        customer = next((c for c in Customer.objects.filter(email=email).order_by("id")
+                         if not (digits and c.phone_digits and c.phone_digits != digits)), None)
     if customer is None and digits:
-        customer = Customer.objects.filter(phone_digits=digits).order_by("id").first()
+        customer = next((c for c in Customer.objects.filter(phone_digits=digits).order_by("id")
+                         if not (email and c.email and c.email != email)), None)
     if customer is None:
-        return Customer.objects.create(name=name.strip()[:255], email=email, phone=(phone or "").strip()[:64],
-                                       phone_digits=digits)
-    changed = []
-    for field, value in (("name", name.strip()[:255]), ("email", email), ("phone", (phone or "").strip()[:64]),
-                         ("phone_digits", digits)):
-        if value and getattr(customer, field) != value:
-            setattr(customer, field, value)
-            changed.append(field)
-    if changed:
-        customer.save(update_fields=[*changed, "updated_at"])
+        customer = Customer.objects.create(name=name.strip()[:255], email=email, phone=(phone or "").strip()[:64],
+                                           phone_digits=digits)
     return customer
 
 
@@ -190,7 +202,7 @@ def order_create(*, customer: CustomerData, items: Sequence[LineRequest], source
     key = (idempotency_key or "").strip() or None
     existing = _existing(key, source, source_order_id)
     if existing:
-        return OrderCreated(existing, False)
+        return OrderCreated(_replayed(existing, request_fingerprint), False)
 
     skus = [sku for sku, _ in wanted]
     offers = {o.sku: o for o in Offer.objects.filter(sku__in=skus).select_related("product")}
@@ -212,8 +224,19 @@ def order_create(*, customer: CustomerData, items: Sequence[LineRequest], source
         existing = _existing(key, source, source_order_id)
         if existing is None:
             raise
-        return OrderCreated(existing, False)
+        return OrderCreated(_replayed(existing, request_fingerprint), False)
+    if not created:
+        _replayed(order, request_fingerprint)
     return OrderCreated(order, created)
+
+
+def _replayed(order: Order, fingerprint: str) -> Order:
+    """The stored order, when this request is a replay of the one that made it; a different
+    request under the same key raises `IdempotencyMismatch` (never hand one shopper's order to
+    another). Orders stored without a fingerprint (imports) are not compared."""
+    if fingerprint and order.request_hash and order.request_hash != fingerprint:
+        raise IdempotencyMismatch("this Idempotency-Key was already used for a different order")
+    return order
 
 
 def _existing(key: str | None, source: str, source_order_id: str | None) -> Order | None:
@@ -263,7 +286,9 @@ def _create_locked(*, customer, wanted, items, offers, source, source_order_id, 
         StockLevel.objects.bulk_update(list(touched.values()), ["available", "updated_at"])
 
     cust = customer_get_or_create(name=customer.name, email=customer.email, phone=customer.phone)
-    order = Order(source=source, customer=cust, idempotency_key=key, shipping_method=(shipping_method or "")[:64],
+    order = Order(source=source, customer=cust, customer_name=customer.name.strip()[:255],
+                  customer_email=(customer.email or "").strip()[:254], customer_phone=(customer.phone or "").strip()[:64],
+                  idempotency_key=key, shipping_method=(shipping_method or "")[:64],
                   shipping_address=shipping_address or "", comment=comment or "", request_hash=fingerprint,
                   status=OrderStatus.PENDING, status_changed_at=now)
     order.source_order_id = (source_order_id or str(order.uid))[:128]
@@ -307,13 +332,13 @@ def order_status_set(*, order: Order | int, status: str, by: str, at=None, note:
         raise ValueError(f"unknown order status {status!r}")
     order_id = order.pk if isinstance(order, Order) else order
     with transaction.atomic():
-        locked = Order.objects.select_for_update().select_related("customer").get(pk=order_id)
+        locked = Order.objects.select_for_update().get(pk=order_id)
         if locked.status == status:
             return None
         when = at or timezone.now()
         change = OrderStatusChange.objects.create(
             order=locked, from_status=locked.status, to_status=status, at=when, by=by[:64], note=note[:255],
-            notify=bool(notify and locked.customer.email))
+            notify=bool(notify and locked.customer_email))
         locked.status, locked.status_changed_at = status, timezone.now()
         locked.save(update_fields=["status", "status_changed_at", "updated_at"])
         if status == OrderStatus.CANCELLED and locked.export_state != ExportState.EXPORTED:

@@ -16,7 +16,9 @@ line to ROUTERS below. Routers must be mounted before `api.urls` is read (ninja 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
+import re
 from functools import wraps
 from inspect import iscoroutinefunction
 from typing import Any, Callable
@@ -25,8 +27,10 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.urls import URLPattern
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Router
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 
 from catalog.api import router as catalog_router
@@ -58,6 +62,65 @@ class StorefrontBearer(HttpBearer):
         return None
 
 
+# ---- Input that can be stored --------------------------------------------------------------------
+# PostgreSQL text cannot hold NUL, and a lone surrogate (JSON "\ud800") cannot be encoded as UTF-8:
+# either would reach the database and fail there. They are refused at the edge, in every string of
+# a body, the path and the query.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: deepest nesting a request body may have (ours nest three levels; this is generous)
+MAX_BODY_DEPTH = 32
+UNSTORABLE_DETAIL = "text may not contain NUL characters or unpaired surrogates"
+
+
+class BodyRejected(Exception):
+    """A request body refused before validation; the error handler answers `status` / `code`."""
+
+    def __init__(self, status: int, code: str, detail: str):
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_text(data: Any) -> None:
+    """Walks a parsed body (iteratively: depth is what is being checked) for strings the database
+    cannot store and for nesting deeper than MAX_BODY_DEPTH."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if UNSTORABLE.search(value):
+                raise BodyRejected(400, "invalid", UNSTORABLE_DETAIL)
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_BODY_DEPTH:
+                raise BodyRejected(400, "invalid", f"the body is nested deeper than {MAX_BODY_DEPTH} levels")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and UNSTORABLE.search(key):
+                    raise BodyRejected(400, "invalid", UNSTORABLE_DETAIL)
+                stack.append((item, depth + 1))
+
+
+class StrictJsonParser(Parser):
+    """Bodies are JSON only (415 for any other content type), standard JSON (no NaN or Infinity),
+    with only storable text. Ninja calls this after authentication, only for routes with a body."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        if not _is_json(request.content_type or ""):
+            raise BodyRejected(415, "unsupported_media_type",
+                               f"send the body as JSON (Content-Type: application/json), not "
+                               f"{request.content_type or 'without a content type'}")
+        data = json.loads(request.body, parse_constant=_refuse_constant)
+        _check_text(data)
+        return data
+
+
 api = NinjaAPI(
     title="SyncSite storefront API",
     version="1",
@@ -70,6 +133,7 @@ api = NinjaAPI(
     docs_url="/docs",
     openapi_url="/openapi.json",
     auth=StorefrontBearer(),
+    parser=StrictJsonParser(),
 )
 
 # ---- Routers ------------------------------------------------------------------------------------
@@ -87,7 +151,8 @@ for _prefix, _router in ROUTERS:
 # ---- Errors -------------------------------------------------------------------------------------
 # Codes for ninja's HttpError by status (e.g. a body that is not JSON is ninja's 400).
 HTTP_ERROR_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                    405: "method_not_allowed", 413: "too_large", 429: "rate_limited"}
+                    405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type",
+                    422: "unprocessable", 429: "rate_limited"}
 
 
 def error_response(status: int, code: str, detail: Any = None, **extra: Any) -> JsonResponse:
@@ -101,7 +166,13 @@ def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
 
 @api.exception_handler(ValidationError)
 def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    return error_response(400, "invalid", exc.errors)
+    # Ninja puts the body parameter's name in `loc` (["body", "payload", "items", 1, "quantity"]);
+    # each route has one body, so `loc` reads as the client wrote it: ["body", "items", 1, ...],
+    # the same shape our own checks answer.
+    errors = [{**error, "loc": ["body", *error["loc"][2:]]}
+              if isinstance(error, dict) and list(error.get("loc", ())[:2]) == ["body", "payload"] else error
+              for error in exc.errors]
+    return error_response(400, "invalid", errors)
 
 
 @api.exception_handler(AuthenticationError)
@@ -114,6 +185,9 @@ def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> HttpRespons
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, BodyRejected):  # ninja wraps every parser error in a 400
+        cause = exc.__cause__
+        return error_response(cause.status, cause.code, cause.detail)
     code = HTTP_ERROR_CODES.get(exc.status_code, "error")
     return error_response(exc.status_code, code, exc.message)
 
@@ -143,10 +217,18 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 def _json_edges(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """The two answers ninja gives outside its exception handlers: a plain-text 405, and the 404 of
-    its root view (`/api/v1/` itself). Both get the JSON shape here."""
+    its root view (`/api/v1/` itself). Both get the JSON shape here, and a path or query holding
+    text the database cannot store is refused before any view sees it. Every API view is exempt from
+    Django's CSRF check: callers authenticate with a bearer token, never a cookie, so there is no
+    cross-site request to forge (and an HTML 403 page is no answer for an API client)."""
 
-    @wraps(view)  # keeps ninja's csrf_exempt flag
+    @csrf_exempt
+    @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if UNSTORABLE.search(request.path) or any(
+                UNSTORABLE.search(k) or any(UNSTORABLE.search(v) for v in values)
+                for k, values in request.GET.lists()):
+            return error_response(400, "invalid", f"path or query: {UNSTORABLE_DETAIL}")
         try:
             response = view(request, *args, **kwargs)
         except Http404:
@@ -169,6 +251,8 @@ def api_urls() -> tuple[list, str, str]:
     return patterns, app_name, namespace
 
 
+@csrf_exempt
 def endpoint_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
-    """Mounted after `api.urls` under /api/v1/ so an unknown path answers JSON, not an HTML page."""
+    """Mounted after `api.urls` for all of /api/ so an unknown path answers JSON (whatever the
+    method), not an HTML page."""
     return error_response(404, "not_found", f"no endpoint {request.method} {request.path}; see /api/v1/docs")

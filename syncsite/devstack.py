@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 BASE = Path(__file__).resolve().parent.parent
 VAR = BASE / "var"
 STATE = VAR / "devstack.json"
+DEV_ENV = VAR / "dev.env"
 PY = sys.executable
 
 
@@ -56,6 +58,19 @@ def sandbox_env(url: str) -> dict:
         "MOYSKLAD_BASE_URL": f"{url}/moysklad/api/remap/1.2",
         "MOYSKLAD_TOKEN": "sandbox-token",
     }
+
+
+def _write_dev_env(values: dict) -> None:
+    """var/dev.env: the settings this stack runs with, for another shell of the same checkout
+    (`. var/dev.env`, then `python manage.py sync --list` or the README's curl examples see the same
+    database, token and sandbox). Rewritten on every start; never read by the settings themselves."""
+    lines = ["# Written by `make run`: the settings of the running development stack. In another shell:",
+             "#   . var/dev.env", ""]
+    lines += [f"export {key}={shlex.quote(value)}" for key, value in sorted(values.items())]
+    # `python manage.py ...` and `celery ...` as the README writes them: this stack's interpreter.
+    lines.append(f'export PATH={shlex.quote(str(Path(PY).parent))}:"$PATH"')
+    DEV_ENV.write_text("\n".join(lines) + "\n")
+    DEV_ENV.chmod(0o600)
 
 
 def _wait_port(host: str, port: int, timeout: float = 60.0) -> bool:
@@ -97,6 +112,8 @@ def main() -> int:
         env.setdefault("SANDBOX_MANAGER_INTERVAL", "30")
         env.setdefault("SANDBOX_DEMO_SITE_URL", env["SITE_URL"])
         env.setdefault("SANDBOX_DEMO_API_TOKEN", env["STOREFRONT_API_TOKEN"])
+
+    _write_dev_env({k: v for k, v in env.items() if os.environ.get(k) != v and k != "PYTHONUNBUFFERED"})
 
     def manage(*args: str) -> None:
         subprocess.run([PY, "manage.py", *args], cwd=BASE, env=env, check=True)
@@ -148,6 +165,7 @@ def main() -> int:
     MoySklad webhook:  {site}/webhooks/moysklad/{env['MOYSKLAD_WEBHOOK_TOKEN']}/
     sandbox:           {sandbox_url if not real_moysklad else 'off (real MoySklad credentials configured)'}
     try:  curl -H 'Authorization: Bearer {env['STOREFRONT_API_TOKEN']}' {site}/api/v1/products?limit=3
+    another shell:     . var/dev.env   (these settings: python manage.py sync --list, the README's curl examples)
     Ctrl-C stops everything.
 """, flush=True)
 

@@ -1,4 +1,10 @@
-"""GET /health/: 200 {"database": "ok", "broker": "ok"} or 503 naming what is down."""
+"""GET /health/: 200 when everything is up, else 503 naming what is down:
+
+    {"database": "ok", "broker": "ok", "worker": "ok", "beat": "ok", "flows": "ok"}
+
+`worker` / `beat`: a Celery worker / beat wrote a heartbeat in the last 90 s ("down: last seen
+5 min ago", "down: never seen"). `flows`: every configured job on the beat schedule succeeded
+within twice its longest scheduled gap, else {job: "stale: ..."} (syncsite/heartbeat.py)."""
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
@@ -25,7 +31,23 @@ def _broker() -> str:
         return f"down: {exc.__class__.__name__}"
 
 
+def _processes_and_flows() -> dict:
+    from .heartbeat import process_status, stale_flows
+
+    try:
+        stale = stale_flows()
+        return {"worker": process_status("worker"), "beat": process_status("beat"), "flows": stale or "ok"}
+    except Exception as exc:  # the database answered SELECT 1 but not this: say so, never 500
+        return {"worker": f"unknown: {exc.__class__.__name__}", "beat": f"unknown: {exc.__class__.__name__}",
+                "flows": f"unknown: {exc.__class__.__name__}"}
+
+
 def health(request):
     status = {"database": _database(), "broker": _broker()}
+    if status["database"] == "ok":
+        status.update(_processes_and_flows())
+    else:
+        status.update({"worker": "unknown: no database", "beat": "unknown: no database",
+                       "flows": "unknown: no database"})
     code = 200 if all(v == "ok" for v in status.values()) else 503
     return JsonResponse(status, status=code)

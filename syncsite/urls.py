@@ -13,6 +13,7 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("webhooks/moysklad/", include("integrations.moysklad.urls")),
     path("api/v1/", api_urls()),
-    # After the API: any other /api/v1/ path is a JSON 404, like every API error.
-    re_path(r"^api/v1/(?P<rest>.*)$", endpoint_not_found),
+    # After the API: any other path under /api (another version, a typo, /api itself) is a JSON
+    # 404, like every API error, whatever the method (a path may hold a line break).
+    re_path(r"^api(?:/(?P<rest>[\s\S]*))?\Z", endpoint_not_found),
 ]

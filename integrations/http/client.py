@@ -16,6 +16,7 @@ from .errors import (
     AuthError,
     NotFoundError,
     RateLimitedError,
+    RedirectRefusedError,
     RejectedError,
     UpstreamError,
     UpstreamUnavailableError,
@@ -54,6 +55,8 @@ class BaseClient:
     max_pause = 300.0
     #: a connection is recycled after this many requests (MoySklad asks for at most 100)
     requests_per_connection = 0
+    #: redirects followed in one call, and only to URLs under `base_url` (anything else is an error)
+    max_redirects = 3
 
     def __init__(self, base_url: str, *, headers: dict | None = None, auth: httpx.Auth | tuple | None = None,
                  timeout: float = 30.0, limiter: Limiter | None = None,
@@ -71,7 +74,10 @@ class BaseClient:
                                 max_keepalive_connections=limiter.parallel if limiter else 10,
                                 keepalive_expiry=25.0),
             transport=transport,
-            follow_redirects=True,
+            # Not by httpx: a redirect could carry our credentials and requests to another host
+            # (an internal address, say). `_send_once` follows those that stay under base_url;
+            # any other 3xx is an error the operator sees (`error_for`).
+            follow_redirects=False,
         )
         self._http = httpx.Client(**self._client_kwargs)
         self._pool_lock = threading.Lock()
@@ -80,6 +86,14 @@ class BaseClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def _within_base(self, url: httpx.URL) -> bool:
+        """`url` is under the configured base URL: same scheme, host and port, and its path below
+        the base path."""
+        base = httpx.URL(self.base_url)
+        prefix = base.path.rstrip("/") + "/"
+        return ((url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
+                and (url.path + "/").startswith(prefix))
 
     def __enter__(self):
         return self
@@ -189,6 +203,13 @@ class BaseClient:
             client = self._client()
             try:
                 response = client.request(method, url, params=params, json=json, headers=headers)
+                hops = 0
+                while (_refused_redirect(response) and response.next_request is not None
+                       and hops < self.max_redirects and self._within_base(response.next_request.url)):
+                    # Upstream moved the resource inside our own base URL (MoySklad sends a UI
+                    # uuid's 308 to its API id): the one kind of redirect we follow.
+                    response = client.send(response.next_request)
+                    hops += 1
             except httpx.TimeoutException as exc:
                 raise UpstreamUnavailableError(f"{self.system} {method} {url}: timed out ({exc.__class__.__name__})",
                                                system=self.system, method=method, url=url) from exc
@@ -204,7 +225,7 @@ class BaseClient:
         log.info("%s.http %s %s -> %s %.0fms rid=%s remaining=%s", self.system, method,
                  response.request.url.path, response.status_code, elapsed_ms, self.request_id(response),
                  response.headers.get("X-RateLimit-Remaining", "-"))
-        if response.status_code < 400:
+        if response.status_code < 400 and not _refused_redirect(response):
             return response
         raise self.error_for(response, method, url)
 
@@ -219,6 +240,12 @@ class BaseClient:
             error = RateLimitedError(retry_after=self.retry_after(response), **kwargs)
             self.on_rate_limited(error)
             return error
+        if _refused_redirect(response):
+            location = response.headers.get("Location", "")[:300]
+            return RedirectRefusedError(
+                f"{self.system} {method} {response.request.url} -> {status} redirect to {location!r}: redirects "
+                f"away from the configured base URL are not followed; check the {self.system} base URL setting",
+                **kwargs)
         if status in (401, 403):
             return AuthError(hint=self.auth_hint(status), **kwargs)
         if status == 404:
@@ -237,6 +264,11 @@ class BaseClient:
                 f"{self.system} GET {response.request.url}: answer is not JSON ({response.text[:80]!r})",
                 system=self.system, method="GET", url=str(response.request.url), status=response.status_code,
                 body=response.text) from exc
+
+
+def _refused_redirect(response: httpx.Response) -> bool:
+    """Any 3xx but 304 (Not Modified, an answer to a conditional GET, not a redirect)."""
+    return 300 <= response.status_code < 400 and response.status_code != 304
 
 
 class _null_ctx:

@@ -78,5 +78,11 @@ class NotFoundError(UpstreamError):
     """404: the record is gone."""
 
 
+class RedirectRefusedError(UpstreamError):
+    """A 3xx pointing away from the configured base URL (a configured host must not be able to send
+    our credentials or our requests elsewhere, e.g. to an internal address). Not retried: the base
+    URL setting needs a look."""
+
+
 class RejectedError(UpstreamError):
     """400/409/412/413/415/422: our request or data is wrong. Record it, do not retry."""

@@ -2,8 +2,10 @@
 
 One `Limiter` per credential. With REDIS_URL set (production: the broker's Redis) the budget, the
 parallel slots and the "upstream said wait" pause live in Redis and are shared by every worker
-process, so adding workers never adds load upstream; otherwise they are in-process (threads of
-one worker share them).
+process, so adding workers never adds load upstream. On the embedded default (no Redis) they live
+in a small file per limiter under RATE_LIMIT_DIR (var/limits/), read and written under an
+exclusive file lock, so runserver, the worker and a `manage.py sync` on one machine share one
+budget too. With neither they are in-process (threads of one process share them).
 
 The budget is `limits`' moving window: never more than `units` in any `window` seconds. The window
 may be fractional (tests scale MoySklad's 3 s down), so it is expressed in milliseconds. It is also
@@ -13,11 +15,16 @@ and the difference jitters with latency.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
+import json
 import math
+import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from limits import RateLimitItem
@@ -103,6 +110,102 @@ class _RedisSlots:
         self._client.zrem(self._key, token)
 
 
+class _FileState:
+    """A limiter's shared state in one JSON file: the moving window's entries, the parallel slots
+    and the pause. Every access holds an exclusive `flock` on the file, so processes (and threads,
+    each opening the file anew) on one machine see one budget."""
+
+    def __init__(self, directory: str, name: str):
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80]
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]  # names that sanitize alike stay apart
+        self.path = Path(directory) / f"{safe}-{digest}.json"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def locked(self):
+        with open(self.path, "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                fh.seek(0)
+                raw = fh.read()
+                try:
+                    state = json.loads(raw) if raw else {}
+                except ValueError:  # a torn write by a killed process: start over, never crash
+                    state = {}
+                before = json.dumps(state, sort_keys=True)
+                yield state
+                after = json.dumps(state, sort_keys=True)
+                if after != before:
+                    fh.seek(0)
+                    fh.truncate()
+                    fh.write(after.encode())
+                    fh.flush()
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- moving window ---------------------------------------------------------------------------
+    @staticmethod
+    def _live(state: dict, now: float, window: float) -> list:
+        entries = [e for e in state.get("window", []) if e[0] > now - window]
+        state["window"] = entries
+        return entries
+
+    def hit(self, cost: int, units: int, window: float) -> bool:
+        with self.locked() as state:
+            now = time.time()
+            entries = self._live(state, now, window)
+            if sum(c for _t, c in entries) + cost > units:
+                return False
+            entries.append([now, cost])
+            return True
+
+    def reset_at(self, window: float) -> float:
+        """When the oldest entry leaves the window (now, if the window is empty)."""
+        with self.locked() as state:
+            now = time.time()
+            entries = self._live(state, now, window)
+            return entries[0][0] + window if entries else now
+
+    # -- pause -----------------------------------------------------------------------------------
+    def pause_until(self) -> float:
+        with self.locked() as state:
+            return float(state.get("pause_until", 0.0))
+
+    def extend_pause(self, until: float) -> None:
+        with self.locked() as state:
+            state["pause_until"] = max(float(state.get("pause_until", 0.0)), until)
+
+    def clear(self) -> None:
+        with self.locked() as state:
+            state.clear()
+
+
+class _FileSlots:
+    """The parallel cap in the shared file: token -> when taken; a slot held longer than `ttl` (its
+    holder died) is reclaimed by the next acquirer."""
+
+    def __init__(self, state: _FileState, size: int, ttl: float):
+        self._state, self._size, self._ttl = state, size, ttl
+
+    def acquire(self) -> str:
+        token = uuid.uuid4().hex
+        delay = 0.005
+        while True:
+            with self._state.locked() as state:
+                now = time.time()
+                slots = {t: at for t, at in state.get("slots", {}).items() if at > now - self._ttl}
+                state["slots"] = slots
+                if len(slots) < self._size:
+                    slots[token] = now
+                    return token
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    def release(self, token: str) -> None:
+        with self._state.locked() as state:
+            state.get("slots", {}).pop(token, None)
+
+
 @dataclass
 class LimiterStats:
     acquired: int = 0
@@ -129,7 +232,12 @@ class Limiter:
         self._pause_until = 0.0
         self._local_lock = threading.Lock()
         self._redis = None
-        if self._storage_url.startswith(("redis://", "rediss://")):
+        self._file: _FileState | None = None
+        if self._storage_url.startswith("file://"):
+            self._file = _FileState(self._storage_url[len("file://"):], name)
+            storage = MemoryStorage()  # unused: the window lives in the file
+            self._slots = _FileSlots(self._file, parallel, slot_ttl)
+        elif self._storage_url.startswith(("redis://", "rediss://")):
             import redis
 
             if not REDIS_FRACTIONAL_WINDOWS and self.item.get_expiry() != int(self.item.get_expiry()):
@@ -146,7 +254,7 @@ class Limiter:
 
     @property
     def shared(self) -> bool:
-        return self._redis is not None
+        return self._redis is not None or self._file is not None
 
     # -- pause: upstream said "wait" ------------------------------------------------------------
     def _pause_key(self) -> str:
@@ -155,6 +263,8 @@ class Limiter:
     def paused_for(self) -> float:
         """Seconds until the pause (set here or by any other process) ends; <= 0 if none."""
         until = self._pause_until
+        if self._file is not None:
+            until = max(until, self._file.pause_until())
         if self._redis is not None:
             raw = self._redis.get(self._pause_key())
             if raw:
@@ -168,11 +278,15 @@ class Limiter:
         until = self._clock() + seconds
         with self._local_lock:
             self._pause_until = max(self._pause_until, until)
+        if self._file is not None:
+            self._file.extend_pause(until)
         if self._redis is not None:
             self._pause_script(keys=[self._pause_key()], args=[repr(until), int(seconds * 1000) + 50])
 
     # -- budget ---------------------------------------------------------------------------------
     def _hit(self, cost: int) -> bool:
+        if self._file is not None:
+            return self._file.hit(cost, self.units, self.effective_window)
         if self._redis is not None:
             return self._limiter.hit(self.item, self.name, cost=cost)
         # limits' memory storage can race with its own expiry timer; one lock makes it exact.
@@ -197,7 +311,10 @@ class Limiter:
                     self.stats.units += cost
                     self.stats.waited_seconds += waited
                 return waited
-            reset_at, _remaining = self._limiter.get_window_stats(self.item, self.name)
+            if self._file is not None:
+                reset_at = self._file.reset_at(self.effective_window)
+            else:
+                reset_at, _remaining = self._limiter.get_window_stats(self.item, self.name)
             # Moving window: the oldest entry leaves at reset_at; try again just after it.
             delay = min(max(reset_at - time.time(), 0.001), self.effective_window) + 0.001
             self._sleep(delay)
@@ -217,6 +334,8 @@ class Limiter:
     def reset(self) -> None:
         """Forget the budget, slots and pause (tests, and an operator after changing limits)."""
         self._pause_until = 0.0
+        if self._file is not None:
+            self._file.clear()
         self._limiter.clear(self.item, self.name)
         if self._redis is not None:
             self._redis.delete(self._pause_key(), f"syncsite:slots:{self.name}")
@@ -227,10 +346,12 @@ _registry_lock = threading.Lock()
 
 
 def limiter_for(name: str, *, units: int, window: float, parallel: int) -> Limiter:
-    """One limiter per credential per process (shared through Redis when REDIS_URL is set)."""
+    """One limiter per credential per process, shared through Redis when REDIS_URL is set, else
+    through a file under RATE_LIMIT_DIR (the embedded default), else in-process only."""
     from django.conf import settings
 
-    storage_url = getattr(settings, "REDIS_URL", "")
+    shared_dir = getattr(settings, "RATE_LIMIT_DIR", "")
+    storage_url = getattr(settings, "REDIS_URL", "") or (f"file://{shared_dir}" if shared_dir else "")
     key = f"{name}:{units}:{window}:{parallel}:{storage_url}"
     with _registry_lock:
         if key not in _registry:

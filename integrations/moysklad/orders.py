@@ -304,7 +304,8 @@ class OrderExportSession:
     def agent(self, customer: Customer) -> dict:
         """The customer's counterparty: bound before (no request), else found by our externalCode,
         e-mail, then phone digits (checked here: MoySklad's phone field is free text), else created
-        once with our key as externalCode and syncId."""
+        once with our key as externalCode and syncId. As on the site, a counterparty whose other
+        contact contradicts the customer's (same e-mail, another phone) is someone else's."""
         if customer.pk in self._agents:
             return self._agents[customer.pk]
         bound = (CustomerBinding.objects.filter(system=MS, customer=customer)
@@ -317,11 +318,13 @@ class OrderExportSession:
         row = self.client.counterparty_find_by_external_code(code)
         if row is None and customer.email:
             row = self.client.counterparty_find_by_email(customer.email)
-            if row is not None and (row.get("email") or "").strip().lower() != customer.email.lower():
+            if row is not None and ((row.get("email") or "").strip().lower() != customer.email.lower()
+                                    or _contradicts(row, customer)):
                 row = None
         if row is None and len(customer.phone_digits) >= 7:
             for candidate in self.client.counterparty_search(customer.phone_digits[-10:]):
-                if order_services.phone_digits(candidate.get("phone") or "") == customer.phone_digits:
+                if (order_services.phone_digits(candidate.get("phone") or "") == customer.phone_digits
+                        and not _contradicts(candidate, customer)):
                     row = candidate
                     break
         if row is None:
@@ -342,6 +345,14 @@ class OrderExportSession:
         meta = self.client.meta("counterparty", external_id)
         self._agents[customer.pk] = meta
         return meta
+
+
+def _contradicts(counterparty: dict, customer: Customer) -> bool:
+    """The counterparty has an e-mail or a phone that differs from the customer's own."""
+    email = (counterparty.get("email") or "").strip().lower()
+    digits = order_services.phone_digits(counterparty.get("phone") or "")
+    return bool((email and customer.email and email != customer.email.lower())
+                or (digits and customer.phone_digits and digits != customer.phone_digits))
 
 
 def orders_export(ctx: JobContext) -> None:

@@ -1,17 +1,35 @@
 """Core Django settings. Every value comes from the environment (see README, "Settings")."""
 import os
 import secrets
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
 
 from syncsite.env import BASE_DIR, VAR_DIR, env
 
 VAR_DIR.mkdir(exist_ok=True)
 
 
+DEBUG = env.bool("DEBUG", default=False)
+
+
+def _required(name: str, value, how: str):
+    """Production (DEBUG off) never invents a value every container would invent differently:
+    without it, web, worker and beat refuse to start and say what to set."""
+    if not value:
+        raise ImproperlyConfigured(
+            f"{name} is not set. {how} Development runs with DEBUG=1 (`make run` and the test suite set "
+            f"their own local values); see .env.example.")
+    return value
+
+
 def _secret_key() -> str:
-    """SECRET_KEY from the environment, else a random key kept in var/ (never a shared default)."""
+    """SECRET_KEY from the environment; in development (DEBUG=1) a random key kept in var/."""
     value = env.str("SECRET_KEY", default="")
-    if value:
-        return value
+    if value or not DEBUG:
+        return _required("SECRET_KEY", value, "Production needs one long random value shared by every container "
+                         "(python -c 'import secrets; print(secrets.token_urlsafe(50))'), or logins and signed "
+                         "links break on every restart.")
     path = VAR_DIR / "secret_key"
     if not path.exists():
         path.write_text(secrets.token_urlsafe(50))
@@ -20,10 +38,34 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-DEBUG = env.bool("DEBUG", default=False)
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+_required("ALLOWED_HOSTS", ALLOWED_HOSTS, "List the domain names the site answers to, comma-separated "
+          "(shop.example.com,www.shop.example.com); any other Host gets 400.")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
+
+# ---- HTTPS --------------------------------------------------------------------------------------
+# On by default in production (DEBUG off), each switchable: redirect http to https, HSTS, cookies
+# only over https. Behind a proxy that terminates TLS, the app sees plain http: tell it which
+# header the proxy sets (SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https — only if the
+# proxy always sets or overwrites it), or switch SECURE_SSL_REDIRECT off and let the proxy redirect.
+_HTTPS = not DEBUG
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_HTTPS)
+# Container healthchecks call /health/ over plain http from inside.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if _HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_HTTPS)
+# Preloading is hard to undo (browsers ship the list): opt in, never a default.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_HTTPS)
+_proxy_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_header) if len(_proxy_header) == 2 else None
+if _proxy_header and SECURE_PROXY_SSL_HEADER is None:
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER takes two values: HEADER,VALUE "
+                               "(e.g. HTTP_X_FORWARDED_PROTO,https)")
+# security.W021 only says preloading is off; that is the operator's choice above.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -42,6 +84,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin CSS, API docs assets) served by the app itself, compressed and cached,
+    # so gunicorn with DEBUG off needs no separate web server for them.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -99,7 +144,14 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise serves (and indexes) it from the start
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # gzip/brotli copies made by collectstatic; names stay as they are, so pages render the same
+    # whether or not collectstatic ran (development, tests).
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)

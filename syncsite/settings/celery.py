@@ -23,6 +23,9 @@ else:
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Shared Redis for rate limits and locks across workers ("" = in-process only).
 REDIS_URL = env.str("REDIS_URL", default="" if BROKER_IS_EMBEDDED else CELERY_BROKER_URL)
+# Without Redis, upstream rate budgets are shared by the processes of this machine (web, worker, a
+# `manage.py sync`) through lock-guarded files here ("" = each process on its own).
+RATE_LIMIT_DIR = env.str("RATE_LIMIT_DIR", default=str(VAR_DIR / "limits"))
 
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -42,5 +45,6 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
 CELERY_TASK_PUBLISH_RETRY = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler, writing a heartbeat /health/ reads.
+CELERY_BEAT_SCHEDULER = "syncsite.heartbeat:BeatScheduler"
 CELERY_BEAT_SCHEDULE = beat_schedule()

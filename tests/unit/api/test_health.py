@@ -1,9 +1,18 @@
-"""GET /health/: 200 when the database and the broker answer, 503 naming what is down."""
+"""GET /health/: 200 when the database, the broker, a worker and beat answer and no flow is stale;
+503 naming what is down."""
 import pytest
 
 from syncsite.celery import app as celery_app
+from syncsite.heartbeat import heartbeat_record
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def alive(db):
+    """A worker and beat that just wrote their heartbeats."""
+    heartbeat_record(kind="worker", name="celery@test")
+    heartbeat_record(kind="beat", name="test")
 
 
 def test_health_ok(client):
@@ -11,7 +20,7 @@ def test_health_ok(client):
     # broker is the Redis server CELERY_BROKER_URL points at.
     response = client.get("/health/")
     assert response.status_code == 200, response.content
-    assert response.json() == {"database": "ok", "broker": "ok"}
+    assert response.json() == {"database": "ok", "broker": "ok", "worker": "ok", "beat": "ok", "flows": "ok"}
 
 
 def test_health_names_the_broker_when_it_is_unreachable(client, monkeypatch):
