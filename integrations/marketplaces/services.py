@@ -159,6 +159,30 @@ def channel_offers_to_check(channel: Channel, *, full: bool) -> QuerySet:
     return qs.filter(stale)
 
 
+def statistics_refresh(*models_) -> list[str]:
+    """PostgreSQL: ANALYZE the push's tables whose planner statistics are missing or stale
+    (changed rows since the last ANALYZE above a fifth of the table), as autovacuum would if it
+    keeps up - it may not, right after a first sync created 100,000 channel offers, or not at all
+    where it is switched off. With stale statistics the planner believes a channel has a few
+    hundred offers and answers each page's `channel = X AND id > last ORDER BY id LIMIT 2000` by
+    reading, joining and sorting every remaining offer: the push goes quadratic (measured: 1.4 s
+    a page at 100,000 offers, 40 ms once analyzed). ANALYZE samples a bounded number of rows.
+    Returns the tables analyzed; nothing happens on other databases."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return []
+    tables = [m._meta.db_table for m in models_]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname, n_live_tup, n_mod_since_analyze, COALESCE(last_analyze, last_autoanalyze) "
+                       "FROM pg_stat_user_tables WHERE relname = ANY(%s)", [tables])
+        stale = [name for name, live, changed, analyzed_at in cursor.fetchall()
+                 if analyzed_at is None or changed > max(1_000, live // 5)]
+        for name in stale:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(name)}")
+    return stale
+
+
 def _pages(qs: QuerySet):
     last = 0
     while True:
@@ -358,6 +382,7 @@ def channel_stock_push(*, adapter: StockChannel, ctx: JobContext, full: bool, so
         adapter.offers_sync(channel, ctx, full=full)
         report.keys_seconds = time.monotonic() - started
         started = time.monotonic()  # `seconds` is the push alone: what the rate-limit bound is about
+        statistics_refresh(ChannelOffer, StockLevel)
         client = adapter.open()
         batcher = _Batcher(adapter=adapter, client=client, channel=channel, ctx=ctx, report=report,
                            groups=groups, source=source)
