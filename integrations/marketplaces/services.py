@@ -77,6 +77,9 @@ class ChannelReport:
     #: of `seconds`, how long our side waited for the marketplace's answers (and the limiter):
     #: the rest is our own work - reading, comparing, writing - done while calls were in flight
     wait_seconds: float = 0.0
+    #: how long the calls took, one after another, and of that how long the limiter held them
+    send_seconds: float = 0.0
+    limiter_seconds: float = 0.0
     retry_in: float | None = None
     failure: UpstreamError | None = field(default=None, repr=False)
 
@@ -89,6 +92,8 @@ class ChannelReport:
         out[f"{self.system}_ms"] = int(self.seconds * 1000)
         out[f"{self.system}_keys_ms"] = int(self.keys_seconds * 1000)
         out[f"{self.system}_wait_ms"] = int(self.wait_seconds * 1000)
+        out[f"{self.system}_send_ms"] = int(self.send_seconds * 1000)
+        out[f"{self.system}_limiter_ms"] = int(self.limiter_seconds * 1000)
         return out
 
 
@@ -262,6 +267,7 @@ class _Sender:
     def __init__(self, adapter: StockChannel, client, system: str):
         self.adapter, self.client = adapter, client
         self.pending: deque[tuple[list[StockLine], Future]] = deque()
+        self.busy = 0.0  # seconds spent in calls (written by the sender thread only)
         self._stopped = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"stock-push-{system}")
 
@@ -273,6 +279,7 @@ class _Sender:
         if self._stopped.is_set():
             raise _NotSent()
         at = timezone.now()
+        started = time.monotonic()
         try:
             return at, self.adapter.push(self.client, batch, at=at), True
         except (RejectedError, NotFoundError) as exc:
@@ -282,6 +289,8 @@ class _Sender:
         except BaseException:
             self._stopped.set()
             raise
+        finally:
+            self.busy += time.monotonic() - started
 
     def stop(self) -> None:
         self._stopped.set()
@@ -455,6 +464,8 @@ def channel_stock_push(*, adapter: StockChannel, ctx: JobContext, full: bool, so
         ctx.error(adapter.system, problem)
     policy = channel_policy(channel, adapter)
     client = None
+    limiter = None
+    limiter_before = 0.0
     batcher = None
     started = time.monotonic()
     try:
@@ -463,6 +474,8 @@ def channel_stock_push(*, adapter: StockChannel, ctx: JobContext, full: bool, so
         started = time.monotonic()  # `seconds` is the push alone: what the rate-limit bound is about
         statistics_refresh(ChannelOffer, StockLevel)
         client = adapter.open()
+        limiter = getattr(client, "limiter", None)
+        limiter_before = limiter.stats.waited_seconds if limiter is not None else 0.0
         batcher = _Batcher(adapter=adapter, client=client, channel=channel, ctx=ctx, report=report,
                            groups=groups, source=source)
         for page in _pages(channel_offers_to_check(channel, full=full)):
@@ -487,8 +500,11 @@ def channel_stock_push(*, adapter: StockChannel, ctx: JobContext, full: bool, so
     finally:
         if batcher is not None:
             batcher.sender.close()
+            report.send_seconds = batcher.sender.busy
         if client is not None:
             report.calls = client.stats.requests
+            if limiter is not None:
+                report.limiter_seconds = limiter.stats.waited_seconds - limiter_before
             client.close()
         report.seconds = time.monotonic() - started
     log.info("%s.stock.pushed looked_at=%s sent=%s calls=%s errors=%s pending=%s deferred=%s %.1fs",
