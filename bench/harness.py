@@ -46,10 +46,10 @@ BUDGET = (20 * 60.0, 120.0)
 #: when migrations changed (10-25 s), free when they did not (--quick counts on that): (full, quick)
 SETUP_ALLOWANCE = (30.0, 5.0)
 #: a scenario that declares no allowance gets this (full, quick) per database ...
-DEFAULT_ALLOWANCE = (60.0, 8.0)
+DEFAULT_ALLOWANCE = (30.0, 5.0)
 #: ... unless it is listed here: scenarios whose own module does not say yet
 ALLOWANCES = {
-    "catalog-import": (120.0, 15.0),   # 100,000 products at the weighted limit, then the stock read
+    "catalog-import": (120.0, 12.0),   # 100,000 products at the weighted limit, then the stock read
     "webhook-ingest": (150.0, 20.0),   # load alone and during an import, then every event processed
 }
 EXTRAPOLATIONS = {
