@@ -11,9 +11,9 @@ one: 3 GETs per new customer that the bound does not count. Bound = minimum x 4 
 
 Size: the export is bound by MoySklad's budget (3.75 requests a second at weight 4), so the ratio
 to the bound is a rate: past a few budget windows it no longer depends on how many orders are
-sent (1,000 orders measured 1.10x, 200 orders 1.0-1.1x here). Customers scale with orders (100
-orders each) so the share of look-ups is the production one. 200 orders: a 54 s bound instead of
-4.5 minutes.
+sent (1,000 orders measured 1.10x on both databases). Customers scale with orders (100 orders
+each) so the share of look-ups is the production one. 200 orders: a 54 s bound instead of 4.5
+minutes.
 """
 from __future__ import annotations
 
