@@ -6,6 +6,7 @@
         StockLevel rows updated (updated_at bumped) and the offers kicked; prints their SKUs
         and the quantity each marketplace should now show.
     python -m bench.child_marketplace keys --count 20   offers to change in MoySklad + their keys
+    python -m bench.child_marketplace age [--seconds 31]   every offer's last push moved back
     python -m bench.child_marketplace probe      ChannelOffer rows per channel and status
 """
 from __future__ import annotations
@@ -44,6 +45,20 @@ def cmd_change(args: argparse.Namespace) -> dict:
         kicked = kick(chosen) if args.kick else 0
     return {"status": "success", "changed_offers": len(chosen), "kicked": kicked,
             "job_seconds": round(time.perf_counter() - started, 3), **_usage()}
+
+
+def cmd_age(args: argparse.Namespace) -> dict:
+    """Move every offer's last push SECONDS back: what waiting out Ozon's once-per-30-s rule
+    between two pushes would do, without the wait (the emulator forgets its pairs alongside)."""
+    _setup()
+    from datetime import timedelta
+
+    from django.db.models import F
+
+    from integrations.models import ChannelOffer
+
+    moved = ChannelOffer.objects.exclude(pushed_at=None).update(pushed_at=F("pushed_at") - timedelta(seconds=args.seconds))
+    return {"status": "success", "aged": moved, **_usage()}
 
 
 def cmd_probe(args: argparse.Namespace) -> dict:
@@ -99,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     keys.add_argument("--count", type=int, default=20)
     keys.add_argument("--seed", type=int, default=9)
     keys.set_defaults(func=cmd_keys)
+    age = sub.add_parser("age", help="move every offer's last push back (Ozon's 30 s rule)")
+    age.add_argument("--seconds", type=float, default=31.0)
+    age.set_defaults(func=cmd_age)
     probe = sub.add_parser("probe", help="ChannelOffer counts")
     probe.set_defaults(func=cmd_probe)
     args = parser.parse_args(argv)

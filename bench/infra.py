@@ -7,11 +7,14 @@ children (bench/child.py) and in `manage.py migrate`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import operator
 import os
 import platform
+import re
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -31,6 +34,8 @@ VAR = ROOT / "var" / "bench"
 PY = sys.executable
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/syncsite_bench"
 SANDBOX_TOKEN = "sandbox-token"
+#: top-level folders that hold no migrations of ours
+SKIP_DIRS = {".git", ".venv", "var", "node_modules", "bench", "tests", "docs", "templates", "__pycache__"}
 
 
 class BenchError(RuntimeError):
@@ -70,6 +75,8 @@ class Figure:
     unit: str
     goal: Goal | None = None
     note: str = ""
+    #: how the figure carries over to larger (production) sizes, in a few words
+    scales: str = ""
 
     @property
     def ok(self) -> bool | None:
@@ -84,7 +91,7 @@ class Figure:
 
     def as_dict(self) -> dict:
         out = {"scenario": self.scenario, "db": self.db, "name": self.name, "value": self.value, "unit": self.unit,
-               "goal": None, "ok": self.ok, "note": self.note}
+               "goal": None, "ok": self.ok, "note": self.note, "scales": self.scales}
         if self.goal is not None:
             out["goal"] = {"op": self.goal.op, "target": self.goal.target, "text": self.goal_text()}
         return out
@@ -119,15 +126,18 @@ class ScenarioResult:
     raw: dict = field(default_factory=dict)       # child outputs, sandbox stats: for digging in later
     seconds: float = 0.0
     error: str = ""
+    #: the seconds this run was allowed (the scenario's share of the bench's time budget)
+    allowance: float | None = None
 
-    def add(self, name: str, value, unit: str = "", goal_: Goal | None = None, note: str = "") -> Figure:
-        figure = Figure(self.scenario, self.db, name, value, unit, goal_, note)
+    def add(self, name: str, value, unit: str = "", goal_: Goal | None = None, note: str = "",
+            scales: str = "") -> Figure:
+        figure = Figure(self.scenario, self.db, name, value, unit, goal_, note, scales)
         self.figures.append(figure)
         return figure
 
     def as_dict(self) -> dict:
         return {"scenario": self.scenario, "db": self.db, "params": self.params, "seconds": round(self.seconds, 1),
-                "error": self.error, "figures": [f.as_dict() for f in self.figures], "raw": self.raw}
+                "allowance": self.allowance, "error": self.error, "figures": [f.as_dict() for f in self.figures], "raw": self.raw}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,26 +149,94 @@ class Database:
     and returns the DATABASE_URL to hand to children."""
 
     kind: str            # "sqlite" | "postgresql"
-    url: str = ""        # postgres: the bench database URL (its name is dropped and recreated)
+    url: str = ""        # postgres: the bench database URL (its name prefixes the scenario databases)
+    _made: list = field(default_factory=list, repr=False)
 
     @property
     def label(self) -> str:
         return self.kind
 
     def fresh(self, name: str, *, log=print) -> str:
+        """A migrated, empty database for one scenario: a copy of a template migrated once (per
+        set of migrations), not a migrate per scenario - migrating costs 5-25 s here, a copy
+        well under one."""
         started = time.perf_counter()
+        template = self.template(log=log)
         if self.kind == "sqlite":
-            VAR.mkdir(parents=True, exist_ok=True)
             path = VAR / f"{name}.sqlite3"
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
+            shutil.copyfile(template, path)
             url = f"sqlite:///{path}"
         else:
-            url = self.url
-            _pg_recreate(url)
-        migrate(url)
+            # A database of its own per scenario, dropped when the run ends (`cleanup`): on
+            # PostgreSQL 15 DROP DATABASE forces a checkpoint - seconds on a busy server - which
+            # would otherwise land inside every scenario's time.
+            _, base = _pg_maintenance(self.url)
+            db_name = _pg_name(f"{base}__{name}")
+            if db_name in self._made:
+                _pg_recreate(self.url, name=db_name, template=template)
+            else:
+                _pg_create(self.url, name=db_name, template=template)
+            self._made.append(db_name)
+            parts = urlsplit(self.url)
+            url = urlunsplit(parts._replace(path=f"/{db_name}"))
         log(f"    fresh {self.kind} database ready in {time.perf_counter() - started:.1f} s")
         return url
+
+    def cleanup(self, *, leftovers: bool = False, log=print) -> None:
+        """Drop the scenario databases this run made (with `leftovers`: also those a stopped run
+        left behind; the template stays)."""
+        if self.kind != "postgresql":
+            return
+        import psycopg
+        from psycopg import sql
+
+        maintenance, base = _pg_maintenance(self.url)
+        names = set(self._made)
+        with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as conn:
+            if leftovers:
+                rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                    (base.replace("_", r"\_") + r"\_\_%",)).fetchall()
+                names |= {r[0] for r in rows}
+            started = time.perf_counter()
+            for name in sorted(names):
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if names:
+            log(f"    dropped {len(names)} scenario database(s) in {time.perf_counter() - started:.1f} s")
+        self._made = []
+
+    def template(self, *, log=print) -> str:
+        """The migrated template (SQLite: a file; PostgreSQL: a database name), made when the
+        migrations (or the dependencies) changed since it was last made."""
+        digest = migrations_digest()
+        if self.kind == "sqlite":
+            VAR.mkdir(parents=True, exist_ok=True)
+            path = VAR / f"template-{digest}.sqlite3"
+            if not path.exists():
+                started = time.perf_counter()
+                for old in VAR.glob("template-*.sqlite3*"):
+                    old.unlink()
+                building = VAR / f"template-{digest}.building.sqlite3"
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    Path(f"{building}{suffix}").unlink(missing_ok=True)
+                migrate(f"sqlite:///{building}")
+                with contextlib.closing(sqlite3.connect(building)) as conn:
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    conn.execute("PRAGMA journal_mode=DELETE")
+                building.rename(path)
+                log(f"    sqlite template migrated in {time.perf_counter() - started:.1f} s")
+            return str(path)
+        _, name = _pg_maintenance(self.url)
+        template = f"{name}_template"
+        if _pg_comment(self.url, template) != digest:
+            started = time.perf_counter()
+            _pg_recreate(self.url, name=template)
+            parts = urlsplit(self.url)
+            migrate(urlunsplit(parts._replace(path=f"/{template}")))
+            _pg_comment(self.url, template, set_to=digest)
+            log(f"    postgresql template {template} migrated in {time.perf_counter() - started:.1f} s")
+        return template
 
     def describe(self) -> dict:
         if self.kind == "sqlite":
@@ -181,14 +259,60 @@ def _pg_maintenance(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(path="/postgres", scheme="postgresql")), name
 
 
-def _pg_recreate(url: str) -> None:
+def _pg_recreate(url: str, *, name: str = "", template: str = "") -> None:
+    """Drop and create the database of `url` (or `name`), empty or as a copy of `template`."""
     import psycopg
     from psycopg import sql
 
-    maintenance, name = _pg_maintenance(url)
+    maintenance, own = _pg_maintenance(url)
+    name = name or own
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template:
+        create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
     with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(create)
+
+
+def _pg_create(url: str, *, name: str, template: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    maintenance, _ = _pg_maintenance(url)
+    with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
+
+
+def _pg_name(name: str) -> str:
+    """A database name from a scenario's: lower case, [a-z0-9_], at most 63 bytes."""
+    return re.sub(r"[^a-z0-9_]+", "_", name.lower())[:63]
+
+
+def _pg_comment(url: str, name: str, *, set_to: str | None = None) -> str | None:
+    """The comment on database `name` (None if it does not exist); `set_to` writes it first."""
+    import psycopg
+    from psycopg import sql
+
+    maintenance, _ = _pg_maintenance(url)
+    with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as conn:
+        if set_to is not None:
+            conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(set_to)))
+        row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                           (name,)).fetchone()
+    return None if row is None else (row[0] or "")
+
+
+def migrations_digest() -> str:
+    """What a migrated template depends on: every migration file of the project and the pinned
+    dependencies (their migrations: django_celery_beat, contrib apps)."""
+    digest = hashlib.sha256()
+    files = [ROOT / "pyproject.toml"]
+    for top in sorted(p for p in ROOT.iterdir() if p.is_dir() and p.name not in SKIP_DIRS):
+        files.extend(sorted(top.rglob("migrations/*.py")))
+    for path in files:
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _pg_version(url: str) -> str:
@@ -468,6 +592,31 @@ def stopwatch() -> Iterator[dict]:
 __all__ = ["BenchError", "Database", "Figure", "Goal", "Sandbox", "ScenarioResult", "Service", "child_env", "fmt",
            "goal", "load_average", "machine_info", "migrate", "pages", "postgres_reachable", "rate_bound_seconds",
            "redact", "run_child", "stopwatch"]
+
+
+def run_module_child(module: str, args: list[str], env: dict, *, timeout: float = 900, log=print) -> dict:
+    """`python -m MODULE ARGS` (bench.child_orders, bench.child_marketplace...) -> its JSON line,
+    plus `process_seconds`; BenchError if it failed."""
+    shown = " ".join(a if len(a) < 80 else a[:77] + "..." for a in args)
+    log(f"    $ python -m {module} {shown}")
+    started = time.perf_counter()
+    proc = subprocess.run([PY, "-m", module, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    elapsed = time.perf_counter() - started
+    result = last_json_line(proc.stdout)
+    if proc.returncode != 0 or result is None:
+        raise BenchError(f"{module} {args[0]} exited {proc.returncode}:\n{proc.stderr[-4000:]}\n{proc.stdout[-1000:]}")
+    result["process_seconds"] = round(elapsed, 3)
+    log(f"      {result.get('status')} in {result.get('job_seconds', result.get('wall_seconds'))} s "
+        f"(process {elapsed:.1f} s, cpu {result.get('cpu_seconds')} s) {str(result.get('message', ''))[:200]}")
+    return result
+
+
+def slim_stats(stats: dict) -> dict:
+    """The parts of the MoySklad sandbox's stats worth keeping in the results file."""
+    keep = ("requests", "by_endpoint", "by_status", "units", "throttled", "rate_limited", "parallel_limited",
+            "max_concurrent", "max_parallel_admitted", "bytes_out", "seconds")
+    return {k: stats.get(k) for k in keep}
 
 
 def last_json_line(stdout: str) -> dict | None:

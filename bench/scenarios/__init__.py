@@ -1,26 +1,37 @@
 """Benchmark scenarios: one module per scenario (or a few related ones), found automatically.
 
-To add one (issue 3's webhook-ingest, issue 4's stock-push...), drop a module here that defines
-module-level `SCENARIOS = [MyScenario()]`:
+To add one, drop a module here that defines module-level `SCENARIOS = [MyScenario()]`; nothing
+else changes (the harness, the table, the time report and the README's list read these fields):
 
     class MyScenario(Scenario):
-        name = "webhook-ingest"          # what --only takes and the table shows
-        issue = 3
-        title = "10,000 notifications at concurrency 50 against gunicorn"
+        name = "csv-feed"                # what --only takes and the table shows
+        issue = 12
+        title = "a 200,000-row supplier CSV feed read and applied"
         per_database = True              # run once per database (False: once, db=None)
-
-        def params(self, quick: bool) -> dict:
-            return {"events": 1_000 if quick else 10_000}
+        databases = ("sqlite", "postgresql")   # which of them (default both)
+        full = {"rows": 200_000}         # the sizes `make bench` uses ...
+        quick = {"rows": 5_000}          # ... and what --quick changes (every scenario has one)
+        allowance = (60, 8)              # seconds per database it may take: full, quick
+        extrapolation = "rows/s is flat past ~20,000 rows: the 1,000,000-row feed takes 5x the time"
 
         def run(self, ctx: Context) -> None:
             url = ctx.fresh_database()
-            with ctx.sandbox(products=2_000) as sandbox, ctx.service("gunicorn", [...], ready_url=...) as web:
-                out = ctx.child(["job", "..."], database_url=url, sandbox=sandbox)
-            ctx.result.add("p99", out["p99_ms"], "ms", goal("<", 100))
+            with ctx.sandbox(products=2_000) as sandbox:
+                out = ctx.child(["job", "supplier-stock"], database_url=url, sandbox=sandbox)
+            ctx.result.add("rows/s", out["counts"]["rows"] / out["job_seconds"], "rows/s", goal(">=", 20_000),
+                           scales="flat past 20,000 rows")
 
+`ctx.params` holds `full` with `quick` laid over it under --quick (or override `params(quick)`).
 `ctx.child` runs `python -m bench.child ...` (add a sub-command there for new kinds of work);
-`ctx.result.add` records a figure, with an optional goal. Raise BenchError when a figure cannot be
-measured: the harness records the error and goes on with the next scenario.
+`ctx.result.add` records a figure, with an optional goal and how it carries over to other sizes
+(`scales`, shown in the table). Raise BenchError when a figure cannot be measured: the harness
+records the error and goes on with the next scenario.
+
+Time: `make bench` must stay under 20 minutes and `--quick` under 2 (on the reference machine:
+2 cores). `allowance` is the scenario's share; the harness adds them up before it starts, reports
+each scenario's time against its share and the total against the budget. Keep a full run of a
+scenario within its allowance by measuring the smallest size past which its figures no longer
+change (say so in `extrapolation`), not the production size.
 """
 from __future__ import annotations
 
@@ -37,10 +48,20 @@ class Scenario:
     issue = 0
     title = ""
     per_database = True
+    #: the database kinds it is measured on, of those the run has ("sqlite", "postgresql"); when
+    #: none of them is available it runs on the first one that is (a smoke run still covers it)
+    databases: tuple[str, ...] = ("sqlite", "postgresql")
     order = 100          # within an issue, lower runs first
+    #: sizes and settings for `make bench`; `quick` overrides some of them for --quick
+    full: dict = {}
+    quick: dict = {}
+    #: seconds per database this scenario may take (full, quick); None: the harness's default
+    allowance: tuple[float, float] | None = None
+    #: how its figures carry over to the production sizes (printed with the table)
+    extrapolation = ""
 
     def params(self, quick: bool) -> dict:
-        return {}
+        return {**self.full, **(self.quick if quick else {})}
 
     def run(self, ctx: "Context") -> None:
         raise NotImplementedError

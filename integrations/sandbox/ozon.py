@@ -39,6 +39,8 @@ class OzonEmulator(MarketplaceEmulator):
         self._pair_lock = threading.Lock()
         self.router.add("POST", "v2/products/stocks", self._stocks_update, name="POST v2/products/stocks")
         self.router.add("POST", "v2/warehouse/list", self._warehouse_list, name="POST v2/warehouse/list")
+        # POST /_sandbox/ozon/pairs/forget: as if 30 s had passed since every pair's last update
+        self.control_router.add("POST", "pairs/forget", lambda req: (self.forget_pairs(), json_response({}))[1])
 
     # -- formats -----------------------------------------------------------------------------------
     def credentials_ok(self, request: Request) -> bool | None:
