@@ -6,9 +6,11 @@ the library is used instead of Django's historical 999 (SQLite >= 3.32 allows 32
 reads the limit the same way)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence, TypeVar
@@ -239,7 +241,8 @@ def _write_rows(model: type[M], rows: list[dict], *, batch_size: int = CHUNK, up
     alias = router.db_for_write(model)
     connection = connections[alias]
     opts = model._meta
-    fields = [f for f in opts.concrete_fields if not isinstance(f, models.AutoField)]
+    # The primary key travels only when the rows give it (an upsert keyed on it).
+    fields = [f for f in opts.concrete_fields if not isinstance(f, models.AutoField) or f.attname in rows[0]]
     known = {f.attname for f in fields}
     for row in rows:
         if not row.keys() <= known:
@@ -395,3 +398,228 @@ class PlannerStats:
         self.size += self.pending
         self.pending = 0
         self.analyzed += 1
+
+
+# ------------------------------------------------------------------------------------------------
+# COPY-based writes: bulk_insert, bulk_upsert
+# ------------------------------------------------------------------------------------------------
+# On PostgreSQL a page of rows travels as one COPY (psycopg formats each row in C) - into the
+# table itself when every row is new, else into a temporary table from which one
+# `INSERT … ON CONFLICT … DO UPDATE … WHERE (something differs)` writes only what really changed
+# and returns those keys. SQLite has no COPY: the same effects with multi-row INSERTs, and the
+# comparison made in Python against the rows read back.
+@dataclass(frozen=True)
+class UpsertResult:
+    """Keys (tuples of the unique fields' values, in that order) of the rows inserted and of the
+    existing rows whose update fields really changed; rows not listed were already so."""
+
+    inserted: list[tuple]
+    updated: list[tuple]
+
+    @property
+    def changed(self) -> list[tuple]:
+        return self.inserted + self.updated
+
+
+def _fill_values(model: type[models.Model], fields: list[str], touch: dict | None) -> tuple[list[Field], list[Any]]:
+    """The model's other concrete columns and what a new row gets in them: `touch` values, the
+    time for auto_now(_add) fields, else the field's default (callables called once)."""
+    given = set(fields)
+    now = None
+    extra_fields, extra_values = [], []
+    for f in model._meta.concrete_fields:
+        if f.attname in given or isinstance(f, models.AutoField):
+            continue
+        if touch and f.attname in touch:
+            value = touch[f.attname]
+        elif getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            if now is None:
+                from django.utils import timezone
+
+                now = timezone.now()
+            value = now
+        else:
+            value = f.get_default()   # the declared default; "" for text, None for nullable fields
+        extra_fields.append(f)
+        extra_values.append(value)
+    return extra_fields, extra_values
+
+
+def _copy_value(field: Field, connection):
+    """What to hand psycopg's COPY for a value of this field (JSON as text, the rest as is)."""
+    if isinstance(field, models.JSONField):
+        encoder = field.encoder
+
+        def dump(value):
+            return None if value is None else json.dumps(value, cls=encoder, ensure_ascii=False)
+        return dump
+    return None
+
+
+def _copy_rows(cursor, connection, table: str, columns: list[str], rows: Iterable[Sequence],
+               converters: list) -> None:
+    qn = connection.ops.quote_name
+    sql = f"COPY {table} ({', '.join(qn(c) for c in columns)}) FROM STDIN"
+    plain = all(c is None for c in converters)
+    with cursor.copy(sql) as copy:
+        write = copy.write_row
+        if plain:
+            for row in rows:
+                write(row)
+        else:
+            for row in rows:
+                write([v if c is None else c(v) for v, c in zip(row, converters)])
+
+
+def allocate_ids(model: type[models.Model], count: int) -> list[int] | None:
+    """`count` fresh primary keys from the table's sequence in one round trip (PostgreSQL), or
+    None where keys come only with the insert (SQLite)."""
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql" or count <= 0:
+        return [] if count <= 0 else None
+    opts = model._meta
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                       [opts.db_table, opts.pk.column, count])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def bulk_insert(model: type[M], rows: Sequence[Sequence], *, fields: list[str], touch: dict | None = None) -> list[int]:
+    """Insert new rows given as tuples of `fields` (attnames) and return their primary keys, in
+    order. Other columns get `touch` values, auto_now times or their defaults. PostgreSQL: keys
+    from the sequence, then one COPY into the table; SQLite: multi-row INSERT … RETURNING."""
+    if not rows:
+        return []
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    opts = model._meta
+    pk = opts.pk
+    extra_fields, extra_values = _fill_values(model, fields, touch)
+    by_attname = {f.attname: f for f in opts.concrete_fields}
+    given = [by_attname[name] for name in fields]
+    if connection.vendor == "postgresql" and pk.attname not in fields:
+        ids = allocate_ids(model, len(rows))
+        columns = [pk.column] + [f.column for f in given] + [f.column for f in extra_fields]
+        converters = [None] + [_copy_value(f, connection) for f in given] + [_copy_value(f, connection)
+                                                                             for f in extra_fields]
+        extra = tuple(extra_values)
+        with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
+            _copy_rows(cursor, connection, connection.ops.quote_name(opts.db_table), columns,
+                       ((i, *row, *extra) for i, row in zip(ids, rows)), converters)
+        return ids
+    names = [f.attname for f in given] + [f.attname for f in extra_fields]
+    dicts = [dict(zip(names, (*row, *extra_values))) for row in rows]
+    objs = _bulk_create(model, [model(**d) for d in dicts], batch_size=10 * CHUNK)
+    return [o.pk for o in objs]
+
+
+def _temp_table(cursor, connection, model, columns: list[Field]) -> str:
+    """A session temporary table with these columns of the model's table, emptied."""
+    qn = connection.ops.quote_name
+    table = model._meta.db_table
+    name = "_bulk_" + hashlib.sha1((table + "|" + ",".join(f.column for f in columns)).encode()).hexdigest()[:16]
+    # One round trip: no parameters, so both statements go in one simple query.
+    cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} AS SELECT "
+                   + ", ".join(qn(f.column) for f in columns) + f" FROM {qn(table)} WITH NO DATA; TRUNCATE {name}")
+    return name
+
+
+def bulk_upsert(model: type[M], rows: Sequence[Sequence], *, fields: list[str], unique_fields: list[str],
+                update_fields: list[str], touch: dict | None = None) -> UpsertResult:
+    """Insert or update rows given as tuples of `fields` (attnames, the unique fields among them).
+
+    An existing row is updated only when one of `update_fields` differs (IS DISTINCT FROM); then,
+    and on insert, the `touch` values are written too (`{"updated_at": now}` moves only on a real
+    change). Returns the keys inserted and the keys really updated. The unique fields must carry a
+    unique constraint. One COPY and one statement on PostgreSQL."""
+    if not rows:
+        return UpsertResult([], [])
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    opts = model._meta
+    unknown = set(fields) - {f.attname for f in opts.concrete_fields}
+    if unknown or not set(unique_fields) <= set(fields) or not set(update_fields) <= set(fields):
+        raise TypeError(f"{opts.label}: bad fields {sorted(unknown)} (unique and update fields must be in `fields`)")
+    by_attname = {f.attname: f for f in opts.concrete_fields}
+    given = [by_attname[n] for n in fields]
+    key_idx = [fields.index(n) for n in unique_fields]
+    if connection.vendor == "postgresql":
+        return _pg_upsert(connection, alias, model, rows, given, key_idx, [by_attname[n] for n in unique_fields],
+                          [by_attname[n] for n in update_fields], touch or {})
+    return _py_upsert(model, rows, fields, key_idx, unique_fields, update_fields, touch or {})
+
+
+def _pg_upsert(connection, alias, model, rows, given, key_idx, unique, update, touch) -> UpsertResult:
+    qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
+    extra_fields, extra_values = _fill_values(model, [f.attname for f in given], touch)
+    touch_fields = [f for f in extra_fields if f.attname in touch]
+    columns = [qn(f.column) for f in given] + [qn(f.column) for f in extra_fields]
+    select = [f"s.{qn(f.column)}" for f in given] + ["%s"] * len(extra_fields)
+    sets = [f"{qn(f.column)} = EXCLUDED.{qn(f.column)}" for f in update + touch_fields]
+    differs = (" OR ".join(f"t.{qn(f.column)} IS DISTINCT FROM EXCLUDED.{qn(f.column)}" for f in update)
+               or "FALSE")
+    keys = ", ".join(f"t.{qn(f.column)}" for f in unique)
+    with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
+        temp = _temp_table(cursor, connection, model, given)
+        _copy_rows(cursor, connection, temp, [f.column for f in given], rows, [_copy_value(f, connection) for f in given])
+        # The JSON encoding of JSONField values happened in COPY; hand the rest as parameters.
+        params = [json.dumps(v, ensure_ascii=False) if isinstance(f, models.JSONField) and v is not None else v
+                  for f, v in zip(extra_fields, extra_values)]
+        cursor.execute(
+            f"INSERT INTO {table} AS t ({', '.join(columns)}) SELECT {', '.join(select)} FROM {temp} s "
+            f"ON CONFLICT ({', '.join(qn(f.column) for f in unique)}) DO UPDATE SET {', '.join(sets)} "
+            f"WHERE {differs} RETURNING {keys}, (t.xmax = 0)", params)
+        inserted, updated = [], []
+        for row in cursor.fetchall():
+            (inserted if row[-1] else updated).append(tuple(row[:-1]))
+    return UpsertResult(inserted, updated)
+
+
+def _py_upsert(model, rows, fields, key_idx, unique_fields, update_fields, touch) -> UpsertResult:
+    """SQLite (and any other database): read the rows these keys already have, compare, write the
+    new and the changed ones with one multi-row upsert per chunk."""
+    update_idx = [fields.index(n) for n in update_fields]
+    keys = [tuple(row[i] for i in key_idx) for row in rows]
+    current: dict[tuple, tuple] = {}
+    manager = model._default_manager
+    if len(unique_fields) == 1:
+        name = unique_fields[0]
+        for values in in_chunks(lambda chunk: manager.filter(**{f"{name}__in": chunk}).values_list(
+                name, *update_fields), [k[0] for k in keys]):
+            current[(values[0],)] = tuple(values[1:])
+    else:
+        # Each key field IN its values (a superset, one query a chunk), then the exact keys here.
+        wanted = set(keys)
+        n = len(unique_fields)
+        for chunk in chunked(keys, CHUNK):
+            lookup = {f"{name}__in": {k[i] for k in chunk} for i, name in enumerate(unique_fields)}
+            for values in manager.filter(**lookup).values_list(*unique_fields, *update_fields):
+                if tuple(values[:n]) in wanted:
+                    current[tuple(values[:n])] = tuple(values[n:])
+    inserted, updated, write = [], [], []
+    for key, row in zip(keys, rows):
+        old = current.get(key)
+        if old is None:
+            inserted.append(key)
+        elif any(not _same(old[n], row[i]) for n, i in enumerate(update_idx)):
+            updated.append(key)
+        else:
+            continue
+        write.append(dict(zip(fields, row), **touch))
+    if write:
+        _write_rows(model, write, update_conflicts=True, unique_fields=unique_fields,
+                    update_fields=list(update_fields) + [n for n in touch if n not in update_fields])
+    return UpsertResult(inserted, updated)
+
+
+def _same(stored, new) -> bool:
+    """Equal as the database would compare them (Decimal 1 == 1.00; an id vs its integer)."""
+    if stored == new:
+        return True
+    if isinstance(stored, Decimal) or isinstance(new, Decimal):
+        try:
+            return stored is not None and new is not None and Decimal(str(stored)) == Decimal(str(new))
+        except ArithmeticError:
+            return False
+    return False
