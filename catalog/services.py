@@ -27,7 +27,7 @@ from django.db import transaction
 from django.db.models import Max, Min, Q, Subquery
 from django.utils import timezone
 
-from syncsite.bulk import bulk_insert, bulk_upsert, in_chunks
+from syncsite.bulk import bulk_insert, bulk_update, bulk_upsert, in_chunks
 
 from .models import Barcode, Category, FieldChange, Offer, Product
 
@@ -225,10 +225,8 @@ def products_write(*, products: Sequence[ProductIn], source: str = FieldChange.S
             followers = list(in_chunks(lambda c: Offer.objects.filter(
                 product_id__in=c, price_from_product=True).values_list("pk", "product_id"), list(repriced)))
             if followers:
-                upserted = bulk_upsert(Offer, [(pk, repriced[product_id]) for pk, product_id in followers],
-                                       fields=["id", "price"], unique_fields=["id"], update_fields=["price"],
-                                       touch={"updated_at": now})
-                result.offers_changed += [k[0] for k in upserted.updated]
+                result.offers_changed += bulk_update(Offer, [(pk, repriced[product_id]) for pk, product_id in followers],
+                                                     fields=["price"], touch={"updated_at": now})
     return result
 
 
@@ -395,8 +393,7 @@ def categories_write(*, categories: Sequence[CategoryIn]) -> list[int]:
                         touch={"updated_at": now})
         parents = [(pk, ids[c.parent_index] if c.parent_index is not None else None) for pk, c in zip(ids, categories)]
         if parents:
-            bulk_upsert(Category, parents, fields=["id", "parent_id"], unique_fields=["id"],
-                        update_fields=["parent_id"], touch={"updated_at": now})
+            bulk_update(Category, parents, fields=["parent_id"], touch={"updated_at": now})
     return ids
 
 

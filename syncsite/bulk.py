@@ -623,3 +623,47 @@ def _same(stored, new) -> bool:
         except ArithmeticError:
             return False
     return False
+
+
+def bulk_update(model: type[M], rows: Sequence[Sequence], *, fields: list[str], key: str = "id",
+                touch: dict | None = None) -> list:
+    """Update existing rows given as tuples (key, *fields) where a field really differs; `touch`
+    values are written with them. Returns the keys updated. Unlike bulk_upsert it never inserts,
+    so rows may leave out columns a new row would need. PostgreSQL: one COPY, one UPDATE … FROM."""
+    if not rows:
+        return []
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    opts = model._meta
+    by_attname = {f.attname: f for f in opts.concrete_fields}
+    given = [by_attname[key]] + [by_attname[n] for n in fields]
+    touch = touch or {}
+    if connection.vendor == "postgresql":
+        qn = connection.ops.quote_name
+        sets = [f"{qn(f.column)} = s.{qn(f.column)}" for f in given[1:]]
+        sets += [f"{qn(by_attname[n].column)} = %s" for n in touch]
+        differs = " OR ".join(f"t.{qn(f.column)} IS DISTINCT FROM s.{qn(f.column)}" for f in given[1:])
+        k = qn(given[0].column)
+        with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
+            temp = _temp_table(cursor, connection, model, given)
+            _copy_rows(cursor, connection, temp, [f.column for f in given], rows,
+                       [_copy_value(f, connection) for f in given])
+            cursor.execute(f"UPDATE {qn(opts.db_table)} AS t SET {', '.join(sets)} FROM {temp} s "
+                           f"WHERE t.{k} = s.{k} AND ({differs}) RETURNING t.{k}", list(touch.values()))
+            return [row[0] for row in cursor.fetchall()]
+    current = {values[0]: values[1:] for values in in_chunks(
+        lambda chunk: model._default_manager.filter(**{f"{key}__in": chunk}).values_list(key, *fields),
+        [row[0] for row in rows])}
+    changed = [row for row in rows if row[0] in current
+               and any(not _same(old, new) for old, new in zip(current[row[0]], row[1:]))]
+    if changed:
+        objs = []
+        for row in changed:
+            obj = model(**{key: row[0]})
+            for name, value in zip(fields, row[1:]):
+                setattr(obj, name, value)
+            for name, value in touch.items():
+                setattr(obj, name, value)
+            objs.append(obj)
+        model._default_manager.bulk_update(objs, [*fields, *touch], batch_size=500)
+    return [row[0] for row in changed]
