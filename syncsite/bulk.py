@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connections, models, router, transaction
 from django.db.models import Field
 from django.db.models.constants import OnConflict
+from django.db.models.lookups import In
 
 M = TypeVar("M", bound=models.Model)
 
@@ -81,6 +82,31 @@ def upsert_rows(model: type[M], rows: list[dict], *, unique_fields: list[str], u
 def insert_rows_ignore(model: type[M], rows: list[dict], *, batch_size: int = CHUNK) -> None:
     """insert_ignore() for rows given as dicts (see upsert_rows)."""
     _write_rows(model, rows, batch_size=batch_size, ignore_conflicts=True)
+
+
+@Field.register_lookup
+class AnyOf(In):
+    """`field__any=values`: on PostgreSQL `field = ANY(%s::type[])`, the values as ONE array
+    parameter. `field__in` sends one placeholder per value, which psycopg splits and Django
+    prepares one by one: for the 1,000 ids of a page that cost more than the query itself. The
+    values must already be of the field's type (str, int). Elsewhere it is `IN (…)`."""
+
+    lookup_name = "any"
+
+    def get_prep_lookup(self):
+        if hasattr(self.rhs, "resolve_expression"):
+            return super().get_prep_lookup()
+        return [v for v in dict.fromkeys(self.rhs) if v is not None]
+
+    def as_postgresql(self, compiler, connection):
+        if hasattr(self.rhs, "resolve_expression"):
+            return super().as_sql(compiler, connection)
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        db_type = self.lhs.output_field.db_type(connection)
+        return f"{lhs} = ANY(%s::{db_type}[])", (*lhs_params, list(self.rhs))
+
+
+models.ForeignObject.register_lookup(AnyOf)   # related fields keep a lookup registry of their own
 
 
 def in_chunks(queryset_for, keys: Sequence, size: int = CHUNK):
@@ -268,7 +294,7 @@ def _write_rows(model: type[M], rows: list[dict], *, batch_size: int = CHUNK, up
     defaults = {f.attname: f.get_default() for f in fields}
     try:
         statements = _statements(connection, model, [_Row({**defaults, **row}) for row in rows], fields, suffix,
-                                 batch_size, returning=False)
+                                 batch_size, returning=False, given=frozenset(rows[0]))
     except _Fallback:
         as_models()
         return
@@ -305,7 +331,7 @@ _MISSING = object()
 
 
 def _statements(connection, model, objs: list, fields: list[Field], suffix: str, batch_size: int, *,
-                returning: bool) -> list[tuple[str, list, list, bool]]:
+                returning: bool, given: frozenset = frozenset()) -> list[tuple[str, list, list, bool]]:
     """[(sql, params, objects, returns ids)], one INSERT per batch, values prepared.
 
     SQLite: INSERT … VALUES (?, …), (…). PostgreSQL: the batch travels as one JSON text parameter,
@@ -334,7 +360,7 @@ def _statements(connection, model, objs: list, fields: list[Field], suffix: str,
     getters = []
     for f in fields:
         prep = _preparer(f, connection)
-        if _reads_attribute(f):
+        if _reads_attribute(f) or f.attname in given:   # a value the caller gave wins over auto_now
             getters.append((f.attname, None, prep))
         else:
             getters.append((None, f, prep))
@@ -508,9 +534,22 @@ def bulk_insert(model: type[M], rows: Sequence[Sequence], *, fields: list[str], 
                        ((i, *row, *extra) for i, row in zip(ids, rows)), converters)
         return ids
     names = [f.attname for f in given] + [f.attname for f in extra_fields]
-    dicts = [dict(zip(names, (*row, *extra_values))) for row in rows]
-    objs = _bulk_create(model, [model(**d) for d in dicts], batch_size=10 * CHUNK)
-    return [o.pk for o in objs]
+    objs = [_Row(dict(zip(names, (*row, *extra_values)))) for row in rows]
+    _lift_sqlite_limit(model)
+    statements = _statements(connection, model, objs, given + extra_fields, "", 10 * CHUNK,
+                             returning=connection.features.can_return_rows_from_bulk_insert,
+                             given=frozenset(names))
+    ids: list[int] = []
+    with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
+        for sql, params, batch, wants_ids in statements:
+            cursor.execute(sql, params)
+            if wants_ids:
+                ids += [row[0] for row in connection.ops.fetch_returned_insert_rows(cursor)]
+            else:   # a database that cannot return them: one insert at a time
+                raise NotImplementedError(f"{connection.vendor} cannot return inserted keys")
+    if len(ids) != len(rows):
+        raise RuntimeError(f"{opts.label}: {len(ids)} ids returned for {len(rows)} rows")
+    return ids
 
 
 def _temp_table(cursor, connection, model, columns: list[Field]) -> str:

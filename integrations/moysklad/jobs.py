@@ -50,7 +50,7 @@ def _bindings(model, ext_ids, local: str, archived: str | None = None) -> dict[s
     return {
         row[0]: tuple(row[1:])
         for row in in_chunks(
-            lambda chunk: model.objects.filter(system=MS, external_id__in=chunk).values_list(*fields), ext_ids)
+            lambda chunk: model.objects.filter(system=MS, external_id__any=chunk).values_list(*fields), ext_ids)
     }
 
 
@@ -269,7 +269,7 @@ def variants_import_page(rows, ctx: JobContext, *, price_type: PriceType | None 
     todo = [v for v in mapped if not _up_to_date(bound.get(v.external_id), v.updated, v.archived)]
     ctx.count("up_to_date", len(mapped) - len(todo))
     parents = {ext: (pk, price) for ext, pk, price in in_chunks(
-        lambda c: ProductBinding.objects.filter(system=MS, external_id__in=c).values_list(
+        lambda c: ProductBinding.objects.filter(system=MS, external_id__any=c).values_list(
             "external_id", "product_id", "product__price"), list({v.product_external_id for v in todo}))}
     ready: list[OfferData] = []
     items: list[UnitIn] = []
