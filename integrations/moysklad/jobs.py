@@ -124,7 +124,7 @@ def catalog_import(ctx: JobContext) -> None:
         # before them are written, so the import takes the rate limit's time, not ours.
         total = 0
         for page in client.iter_pages("product", filters=filters, order=LIST_ORDER, parallel=PAGES_IN_FLIGHT,
-                                      parse=PRODUCT_PAGE):
+                                      parse=PageMapper(PRODUCT_PAGE, map_product, "product", price_type)):
             if not total:
                 total = page.meta.size or 0
                 ctx.set_total(total)
@@ -133,7 +133,7 @@ def catalog_import(ctx: JobContext) -> None:
             planner.added(page.count)
         vtotal = 0
         for page in client.iter_pages("variant", filters=filters, order=LIST_ORDER, parallel=PAGES_IN_FLIGHT,
-                                      parse=VARIANT_PAGE):
+                                      parse=PageMapper(VARIANT_PAGE, map_variant, "variant", price_type)):
             if not vtotal:
                 vtotal = page.meta.size or 0
                 ctx.set_total((ctx.total or 0) + vtotal)
@@ -183,6 +183,38 @@ def _latest_by_id(items: list, key=lambda x: x.external_id) -> list:
     return list(best.values())
 
 
+class PageMapper:
+    """Decode and map a page in the thread that fetched it. Mapping is pure, so it can run there,
+    while the main thread writes the pages before (psycopg waits for the database without holding
+    the GIL): the import's CPU work overlaps its database work instead of adding to it."""
+
+    def __init__(self, decoder, mapper, kind: str, price_type: PriceType | None):
+        self.decoder, self.mapper, self.kind, self.price_type = decoder, mapper, kind, price_type
+
+    def __call__(self, content: bytes) -> Page:
+        page = self.decoder(content)
+        kind = self.kind
+        bad = [(ref, f"{kind} {ref}: malformed {kind} row: {message}") for ref, message in page.bad]
+        mapped = []
+        for row in page.rows:
+            try:
+                mapped.append(self.mapper(row, price_type=self.price_type))
+            except MappingError as exc:
+                bad.append((row.id or "?", f"{kind} {row.id or '?'}: {exc}"))
+        return Page(page.meta, mapped, bad, mapped=True)
+
+
+def _mapped_rows(page: Page, ctx: JobContext, seen: list[set | None]) -> tuple[list, int]:
+    """(mapped rows, how many rows the page held) of a page PageMapper made; its misfits go on
+    the run (and count as seen, so a full run never archives them for it)."""
+    for ref, message in page.bad:
+        ctx.error(ref, message)
+        for s in seen:
+            if s is not None and ref != "?":
+                s.add(ref)
+    return page.rows, page.count
+
+
 def _page_rows(rows, ctx: JobContext, kind: str, seen: list[set | None]) -> tuple[list, int]:
     """(rows that fit the typed view, how many rows the page held). Rows that did not fit are
     recorded on the run (and count as seen, so a full run never archives them for it)."""
@@ -200,17 +232,20 @@ def products_import_page(rows, ctx: JobContext, *, price_type: PriceType | None 
                          seen_products: set | None = None, seen_offers: set | None = None,
                          advance: bool = True) -> None:
     """One page of products (a decoded Page, or rows as dicts) -> catalog.services.products_write."""
-    rows, size = _page_rows(rows, ctx, "product", [seen_products, seen_offers])
     mapped: list[ProductData] = []
-    for row in rows:
-        try:
-            mapped.append(map_product(row, price_type=price_type))
-        except MappingError as exc:
-            ref = _ref(row)
-            ctx.error(ref, f"product {ref}: {exc}")
-            if seen_products is not None and ref != "?":
-                seen_products.add(ref)  # present upstream: never archive it for this
-                seen_offers.add(ref)
+    if isinstance(rows, Page) and rows.mapped:
+        mapped, size = _mapped_rows(rows, ctx, [seen_products, seen_offers])
+    else:
+        rows, size = _page_rows(rows, ctx, "product", [seen_products, seen_offers])
+        for row in rows:
+            try:
+                mapped.append(map_product(row, price_type=price_type))
+            except MappingError as exc:
+                ref = _ref(row)
+                ctx.error(ref, f"product {ref}: {exc}")
+                if seen_products is not None and ref != "?":
+                    seen_products.add(ref)  # present upstream: never archive it for this
+                    seen_offers.add(ref)
     mapped = _latest_by_id(mapped)
     if seen_products is not None:
         seen_products.update(p.external_id for p in mapped)
@@ -252,16 +287,19 @@ def variants_import_page(rows, ctx: JobContext, *, price_type: PriceType | None 
                          seen_offers: set | None = None, advance: bool = True) -> None:
     """One page of variants -> catalog.services.offers_write. A variant without a price of its own
     takes its product's (as stored by the product pages, read before the variants)."""
-    rows, size = _page_rows(rows, ctx, "variant", [seen_offers])
     mapped: list[OfferData] = []
-    for row in rows:
-        try:
-            mapped.append(map_variant(row, price_type=price_type))
-        except MappingError as exc:
-            ref = _ref(row)
-            ctx.error(ref, f"variant {ref}: {exc}")
-            if seen_offers is not None and ref != "?":
-                seen_offers.add(ref)
+    if isinstance(rows, Page) and rows.mapped:
+        mapped, size = _mapped_rows(rows, ctx, [seen_offers])
+    else:
+        rows, size = _page_rows(rows, ctx, "variant", [seen_offers])
+        for row in rows:
+            try:
+                mapped.append(map_variant(row, price_type=price_type))
+            except MappingError as exc:
+                ref = _ref(row)
+                ctx.error(ref, f"variant {ref}: {exc}")
+                if seen_offers is not None and ref != "?":
+                    seen_offers.add(ref)
     mapped = _latest_by_id(mapped)
     if seen_offers is not None:
         seen_offers.update(v.external_id for v in mapped)

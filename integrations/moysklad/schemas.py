@@ -96,6 +96,7 @@ class Page(msgspec.Struct):
     meta: PageMeta
     rows: list
     bad: list[tuple[str, str]]
+    mapped: bool = False     # rows already mapped (and `bad` messages final): see moysklad.jobs.PageMapper
 
     @property
     def count(self) -> int:
