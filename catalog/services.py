@@ -27,7 +27,7 @@ from django.db import transaction
 from django.db.models import Max, Min, Q, Subquery
 from django.utils import timezone
 
-from syncsite.bulk import bulk_insert, bulk_update, bulk_upsert, in_chunks
+from syncsite.bulk import Keys, bulk_insert, bulk_update, bulk_upsert, in_chunks
 
 from .models import Barcode, Category, FieldChange, Offer, Product
 
@@ -213,7 +213,7 @@ def products_write(*, products: Sequence[ProductIn], source: str = FieldChange.S
         with_variants = [result.product_ids[i] for i in keep if products[i].has_variants and products[i].id]
         if with_variants:
             retired = list(in_chunks(lambda c: Offer.objects.filter(
-                product_id__any=c, is_variant=False, archived=False).values_list("pk", flat=True), with_variants))
+                product_id__any=Keys(c), is_variant=False, archived=False).values_list("pk", flat=True), with_variants))
             if retired:
                 for chunk in _chunks(retired):
                     Offer.objects.filter(pk__in=chunk).update(archived=True, updated_at=now)
@@ -223,7 +223,7 @@ def products_write(*, products: Sequence[ProductIn], source: str = FieldChange.S
                     if products[i].has_variants and products[i].id in set(result.products_changed)}
         if repriced:
             followers = list(in_chunks(lambda c: Offer.objects.filter(
-                product_id__any=c, price_from_product=True).values_list("pk", "product_id"), list(repriced)))
+                product_id__any=Keys(c), price_from_product=True).values_list("pk", "product_id"), list(repriced)))
             if followers:
                 result.offers_changed += bulk_update(Offer, [(pk, repriced[product_id]) for pk, product_id in followers],
                                                      fields=["price"], touch={"updated_at": now})
@@ -264,7 +264,7 @@ def _skus_taken(indexed: list[tuple[int, UnitIn]]) -> list[SkuTaken]:
     by_sku: dict[str, list[tuple[int, UnitIn]]] = defaultdict(list)
     for i, unit in indexed:
         by_sku[unit.sku].append((i, unit))
-    holders = dict(in_chunks(lambda chunk: Offer.objects.filter(sku__any=chunk).order_by().values_list("sku", "pk"), list(by_sku)))
+    holders = dict(in_chunks(lambda chunk: Offer.objects.filter(sku__any=Keys(chunk)).order_by().values_list("sku", "pk"), list(by_sku)))
     taken: list[SkuTaken] = []
     for sku, group in by_sku.items():
         holder = holders.get(sku)
@@ -286,7 +286,7 @@ def _resolve_contested(products: list[ProductIn], source: str) -> list[FieldChan
     if not products:
         return []
     current = {pk: (name, description, edited) for pk, name, description, edited in in_chunks(
-        lambda chunk: Product.objects.filter(pk__any=chunk).order_by().values_list("pk", "name", "description", "name_edited_at"),
+        lambda chunk: Product.objects.filter(pk__any=Keys(chunk)).order_by().values_list("pk", "name", "description", "name_edited_at"),
         [p.id for p in products])}
     differing = [p for p in products if p.id in current and (current[p.id][0], current[p.id][1]) != (p.name, p.description)]
     if not differing:
@@ -349,7 +349,7 @@ def _barcodes(pairs) -> list[tuple[str, str]]:
 def _barcodes_replace(wanted: dict[int, list[tuple[str, str]]]) -> list[int]:
     """Replace the barcodes of the offers whose list differs from `wanted`; returns those offers."""
     held: dict[int, set] = defaultdict(set)
-    for offer_id, kind, value in in_chunks(lambda chunk: Barcode.objects.filter(offer_id__any=chunk).order_by().values_list(
+    for offer_id, kind, value in in_chunks(lambda chunk: Barcode.objects.filter(offer_id__any=Keys(chunk)).order_by().values_list(
             "offer_id", "kind", "value"), list(wanted)):
         held[offer_id].add((kind, value))
     differ = [pk for pk, pairs in wanted.items() if set(pairs) != held.get(pk, set())]

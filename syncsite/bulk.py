@@ -15,6 +15,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
+import msgspec
 from django.conf import settings
 from django.db import connections, models, router, transaction
 from django.db.models import Field
@@ -84,6 +85,34 @@ def insert_rows_ignore(model: type[M], rows: list[dict], *, batch_size: int = CH
     _write_rows(model, rows, batch_size=batch_size, ignore_conflicts=True)
 
 
+class Keys:
+    """A batch of lookup values for `field__any`, passed through Django whole (a list would be
+    resolved value by value while the query is built: 1,000 calls a page)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Iterable):
+        self.values = list(values)
+
+    def __iter__(self):
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def _array_literal(values: list) -> str:
+    """A PostgreSQL array literal (`{1,2}`, `{"a","b"}`): one text parameter, no per-element
+    adaptation by the driver."""
+    if all(type(v) is int for v in values):
+        return "{" + ",".join(map(str, values)) + "}"
+    texts = [str(v) for v in values]
+    plain = "".join(texts)
+    if '"' not in plain and "\\" not in plain:   # ids, codes: nothing to escape
+        return '{"' + '","'.join(texts) + '"}'
+    return "{" + ",".join('"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"' for t in texts) + "}"
+
+
 @Field.register_lookup
 class AnyOf(In):
     """`field__any=values`: on PostgreSQL `field = ANY(%s::type[])`, the values as ONE array
@@ -96,14 +125,15 @@ class AnyOf(In):
     def get_prep_lookup(self):
         if hasattr(self.rhs, "resolve_expression"):
             return super().get_prep_lookup()
-        return [v for v in dict.fromkeys(self.rhs) if v is not None]
+        values = self.rhs.values if isinstance(self.rhs, Keys) else self.rhs
+        return [v for v in dict.fromkeys(values) if v is not None]
 
     def as_postgresql(self, compiler, connection):
         if hasattr(self.rhs, "resolve_expression"):
             return super().as_sql(compiler, connection)
         lhs, lhs_params = self.process_lhs(compiler, connection)
         db_type = self.lhs.output_field.db_type(connection)
-        return f"{lhs} = ANY(%s::{db_type}[])", (*lhs_params, list(self.rhs))
+        return f"{lhs} = ANY(%s::{db_type}[])", (*lhs_params, _array_literal(list(self.rhs)))
 
 
 models.ForeignObject.register_lookup(AnyOf)   # related fields keep a lookup registry of their own
@@ -475,6 +505,12 @@ def _copy_value(field: Field, connection):
     """What to hand psycopg's COPY for a value of this field (JSON as text, the rest as is)."""
     if isinstance(field, models.JSONField):
         encoder = field.encoder
+        if encoder is None:   # msgspec: several times faster than json.dumps, same JSON
+            encode = msgspec.json.encode
+
+            def dump(value):
+                return None if value is None else encode(value).decode()
+            return dump
 
         def dump(value):
             return None if value is None else json.dumps(value, cls=encoder, ensure_ascii=False)

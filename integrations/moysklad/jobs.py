@@ -19,7 +19,7 @@ from integrations.marketplaces import kick
 from integrations.models import CategoryBinding, OfferBinding, ProductBinding, System, WarehouseBinding
 from integrations.runs import JobContext
 from stock.models import StockLevel, Warehouse
-from syncsite.bulk import CHUNK, PlannerStats, bulk_insert, bulk_upsert, in_chunks, upsert_rows
+from syncsite.bulk import CHUNK, Keys, PlannerStats, bulk_insert, bulk_upsert, in_chunks, upsert_rows
 
 from .client import MoySkladClient
 from .constants import CHANGED_SINCE_MARGIN, CHANGED_SINCE_MAX_HOURS
@@ -50,7 +50,7 @@ def _bindings(model, ext_ids, local: str, archived: str | None = None) -> dict[s
     return {
         row[0]: tuple(row[1:])
         for row in in_chunks(
-            lambda chunk: model.objects.filter(system=MS, external_id__any=chunk).values_list(*fields), ext_ids)
+            lambda chunk: model.objects.filter(system=MS, external_id__any=Keys(chunk)).values_list(*fields), ext_ids)
     }
 
 
@@ -307,7 +307,7 @@ def variants_import_page(rows, ctx: JobContext, *, price_type: PriceType | None 
     todo = [v for v in mapped if not _up_to_date(bound.get(v.external_id), v.updated, v.archived)]
     ctx.count("up_to_date", len(mapped) - len(todo))
     parents = {ext: (pk, price) for ext, pk, price in in_chunks(
-        lambda c: ProductBinding.objects.filter(system=MS, external_id__any=c).values_list(
+        lambda c: ProductBinding.objects.filter(system=MS, external_id__any=Keys(c)).values_list(
             "external_id", "product_id", "product__price"), list({v.product_external_id for v in todo}))}
     ready: list[OfferData] = []
     items: list[UnitIn] = []

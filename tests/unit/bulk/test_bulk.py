@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from catalog.models import Category, Offer, Product
 from integrations.models import ProductBinding
-from syncsite.bulk import bulk_insert, bulk_update, bulk_upsert
+from syncsite.bulk import Keys, bulk_insert, bulk_update, bulk_upsert
 
 pytestmark = pytest.mark.django_db
 
@@ -79,3 +79,12 @@ def test_any_lookup_finds_the_same_rows_as_in_with_one_parameter():
     if connection.vendor == "postgresql":
         assert "= ANY(" in captured[0]["sql"]
     assert list(Offer.objects.filter(sku__any=[])) == []
+
+
+def test_any_lookup_keeps_awkward_values_intact():
+    product = Product.objects.create(name="P")
+    awkward = ['a"b', "c\\d", "e,f", "{g}", "h i", "NULL", "ж"]
+    for sku in awkward:
+        Offer.objects.create(product=product, sku=sku, name="n")
+    Offer.objects.create(product=product, sku="other", name="n")
+    assert sorted(Offer.objects.filter(sku__any=Keys(awkward)).values_list("sku", flat=True)) == sorted(awkward)
