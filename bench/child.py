@@ -1,6 +1,7 @@
 """One measured piece of work in its own process; prints one JSON line on stdout.
 
     python -m bench.child job moysklad-catalog [--full] [--profile out.prof]
+    python -m bench.child record|stage moysklad-catalog --dir D [--profile out.prof]   (bench/replay.py)
     python -m bench.child naive [--page-size 100]
 
 `job` runs the registry's JobSpec through integrations.runs.run_job - exactly what the Celery
@@ -51,8 +52,9 @@ def _vendor() -> str:
     return connection.vendor
 
 
-def cmd_job(args: argparse.Namespace) -> dict:
-    _setup()
+def cmd_job(args: argparse.Namespace, setup: bool = True) -> dict:
+    if setup:
+        _setup()
     from integrations import jobs
     from integrations.runs import run_job
 
@@ -75,6 +77,28 @@ def cmd_job(args: argparse.Namespace) -> dict:
     out["db"] = _db_counts()
     out["vendor"] = _vendor()
     return out
+
+
+def cmd_record(args: argparse.Namespace) -> dict:
+    """Run the job against the sandbox, keeping every answer (see bench/replay.py)."""
+    _setup()
+    from pathlib import Path
+
+    from bench import replay
+
+    replay.install(replay.RecordingTransport(Path(args.dir)), unlimited=False)
+    return cmd_job(args, setup=False)
+
+
+def cmd_stage(args: argparse.Namespace) -> dict:
+    """Run the job from a recording: no network, no sandbox, no rate limit - our side alone."""
+    _setup()
+    from pathlib import Path
+
+    from bench import replay
+
+    replay.install(replay.ReplayTransport(Path(args.dir)), unlimited=True)
+    return cmd_job(args, setup=False)
 
 
 def cmd_naive(args: argparse.Namespace) -> dict:
@@ -100,6 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     job.add_argument("--full", action="store_true")
     job.add_argument("--profile", help="write cProfile stats here")
     job.set_defaults(func=cmd_job)
+    for name, func, text in (("record", cmd_record, "run a job against the sandbox and keep its answers"),
+                             ("stage", cmd_stage, "run a job from kept answers: our side alone")):
+        sp = sub.add_parser(name, help=text)
+        sp.add_argument("name")
+        sp.add_argument("--dir", required=True)
+        sp.add_argument("--full", action="store_true")
+        sp.add_argument("--profile", help="write cProfile stats here")
+        sp.set_defaults(func=func)
     naive = sub.add_parser("naive", help="the naive importer (bench/naive.py)")
     naive.add_argument("--page-size", type=int, default=100)
     naive.set_defaults(func=cmd_naive)

@@ -31,6 +31,9 @@ class Product(models.Model):
     category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="products")
     archived = models.BooleanField(default=False, help_text="Archived or deleted upstream: unpublished, never deleted here")
     vat = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The product's own sale price (null: it has none). Its variants without a price of their own
+    # sell at it.
+    price = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     # When the name was last edited on the site (admin); MoySklad wins only if its edit is newer.
     name_edited_at = models.DateTimeField(null=True, blank=True)
     # Site-owned: sync never writes these.
@@ -71,7 +74,10 @@ class Offer(models.Model):
     characteristics = models.JSONField(default=dict, blank=True)
     article = models.CharField(max_length=255, blank=True)
     code = models.CharField(max_length=255, blank=True)
+    # Null: no sale price of the configured type - listed, stock published, but not orderable.
     price = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    # A variant with no price of its own sells at its product's price and follows its changes.
+    price_from_product = models.BooleanField(default=False)
     currency = models.CharField(max_length=3, default="RUB")
     archived = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)

@@ -6,17 +6,21 @@ the library is used instead of Django's historical 999 (SQLite >= 3.32 allows 32
 reads the limit the same way)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
+import msgspec
 from django.conf import settings
 from django.db import connections, models, router, transaction
 from django.db.models import Field
 from django.db.models.constants import OnConflict
+from django.db.models.lookups import In
 
 M = TypeVar("M", bound=models.Model)
 
@@ -79,6 +83,60 @@ def upsert_rows(model: type[M], rows: list[dict], *, unique_fields: list[str], u
 def insert_rows_ignore(model: type[M], rows: list[dict], *, batch_size: int = CHUNK) -> None:
     """insert_ignore() for rows given as dicts (see upsert_rows)."""
     _write_rows(model, rows, batch_size=batch_size, ignore_conflicts=True)
+
+
+class Keys:
+    """A batch of lookup values for `field__any`, passed through Django whole (a list would be
+    resolved value by value while the query is built: 1,000 calls a page)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Iterable):
+        self.values = list(values)
+
+    def __iter__(self):
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def _array_literal(values: list) -> str:
+    """A PostgreSQL array literal (`{1,2}`, `{"a","b"}`): one text parameter, no per-element
+    adaptation by the driver."""
+    if all(type(v) is int for v in values):
+        return "{" + ",".join(map(str, values)) + "}"
+    texts = [str(v) for v in values]
+    plain = "".join(texts)
+    if '"' not in plain and "\\" not in plain:   # ids, codes: nothing to escape
+        return '{"' + '","'.join(texts) + '"}'
+    return "{" + ",".join('"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"' for t in texts) + "}"
+
+
+@Field.register_lookup
+class AnyOf(In):
+    """`field__any=values`: on PostgreSQL `field = ANY(%s::type[])`, the values as ONE array
+    parameter. `field__in` sends one placeholder per value, which psycopg splits and Django
+    prepares one by one: for the 1,000 ids of a page that cost more than the query itself. The
+    values must already be of the field's type (str, int). Elsewhere it is `IN (…)`."""
+
+    lookup_name = "any"
+
+    def get_prep_lookup(self):
+        if hasattr(self.rhs, "resolve_expression"):
+            return super().get_prep_lookup()
+        values = self.rhs.values if isinstance(self.rhs, Keys) else self.rhs
+        return [v for v in dict.fromkeys(values) if v is not None]
+
+    def as_postgresql(self, compiler, connection):
+        if hasattr(self.rhs, "resolve_expression"):
+            return super().as_sql(compiler, connection)
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        db_type = self.lhs.output_field.db_type(connection)
+        return f"{lhs} = ANY(%s::{db_type}[])", (*lhs_params, _array_literal(list(self.rhs)))
+
+
+models.ForeignObject.register_lookup(AnyOf)   # related fields keep a lookup registry of their own
 
 
 def in_chunks(queryset_for, keys: Sequence, size: int = CHUNK):
@@ -239,7 +297,8 @@ def _write_rows(model: type[M], rows: list[dict], *, batch_size: int = CHUNK, up
     alias = router.db_for_write(model)
     connection = connections[alias]
     opts = model._meta
-    fields = [f for f in opts.concrete_fields if not isinstance(f, models.AutoField)]
+    # The primary key travels only when the rows give it (an upsert keyed on it).
+    fields = [f for f in opts.concrete_fields if not isinstance(f, models.AutoField) or f.attname in rows[0]]
     known = {f.attname for f in fields}
     for row in rows:
         if not row.keys() <= known:
@@ -265,7 +324,7 @@ def _write_rows(model: type[M], rows: list[dict], *, batch_size: int = CHUNK, up
     defaults = {f.attname: f.get_default() for f in fields}
     try:
         statements = _statements(connection, model, [_Row({**defaults, **row}) for row in rows], fields, suffix,
-                                 batch_size, returning=False)
+                                 batch_size, returning=False, given=frozenset(rows[0]))
     except _Fallback:
         as_models()
         return
@@ -302,7 +361,7 @@ _MISSING = object()
 
 
 def _statements(connection, model, objs: list, fields: list[Field], suffix: str, batch_size: int, *,
-                returning: bool) -> list[tuple[str, list, list, bool]]:
+                returning: bool, given: frozenset = frozenset()) -> list[tuple[str, list, list, bool]]:
     """[(sql, params, objects, returns ids)], one INSERT per batch, values prepared.
 
     SQLite: INSERT … VALUES (?, …), (…). PostgreSQL: the batch travels as one JSON text parameter,
@@ -331,7 +390,7 @@ def _statements(connection, model, objs: list, fields: list[Field], suffix: str,
     getters = []
     for f in fields:
         prep = _preparer(f, connection)
-        if _reads_attribute(f):
+        if _reads_attribute(f) or f.attname in given:   # a value the caller gave wins over auto_now
             getters.append((f.attname, None, prep))
         else:
             getters.append((None, f, prep))
@@ -395,3 +454,291 @@ class PlannerStats:
         self.size += self.pending
         self.pending = 0
         self.analyzed += 1
+
+
+# ------------------------------------------------------------------------------------------------
+# COPY-based writes: bulk_insert, bulk_upsert
+# ------------------------------------------------------------------------------------------------
+# On PostgreSQL a page of rows travels as one COPY (psycopg formats each row in C) - into the
+# table itself when every row is new, else into a temporary table from which one
+# `INSERT … ON CONFLICT … DO UPDATE … WHERE (something differs)` writes only what really changed
+# and returns those keys. SQLite has no COPY: the same effects with multi-row INSERTs, and the
+# comparison made in Python against the rows read back.
+@dataclass(frozen=True)
+class UpsertResult:
+    """Keys (tuples of the unique fields' values, in that order) of the rows inserted and of the
+    existing rows whose update fields really changed; rows not listed were already so."""
+
+    inserted: list[tuple]
+    updated: list[tuple]
+
+    @property
+    def changed(self) -> list[tuple]:
+        return self.inserted + self.updated
+
+
+def _fill_values(model: type[models.Model], fields: list[str], touch: dict | None) -> tuple[list[Field], list[Any]]:
+    """The model's other concrete columns and what a new row gets in them: `touch` values, the
+    time for auto_now(_add) fields, else the field's default (callables called once)."""
+    given = set(fields)
+    now = None
+    extra_fields, extra_values = [], []
+    for f in model._meta.concrete_fields:
+        if f.attname in given or isinstance(f, models.AutoField):
+            continue
+        if touch and f.attname in touch:
+            value = touch[f.attname]
+        elif getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            if now is None:
+                from django.utils import timezone
+
+                now = timezone.now()
+            value = now
+        else:
+            value = f.get_default()   # the declared default; "" for text, None for nullable fields
+        extra_fields.append(f)
+        extra_values.append(value)
+    return extra_fields, extra_values
+
+
+def _copy_value(field: Field, connection):
+    """What to hand psycopg's COPY for a value of this field (JSON as text, the rest as is)."""
+    if isinstance(field, models.JSONField):
+        encoder = field.encoder
+        if encoder is None:   # msgspec: several times faster than json.dumps, same JSON
+            encode = msgspec.json.encode
+
+            def dump(value):
+                return None if value is None else encode(value).decode()
+            return dump
+
+        def dump(value):
+            return None if value is None else json.dumps(value, cls=encoder, ensure_ascii=False)
+        return dump
+    return None
+
+
+def _copy_rows(cursor, connection, table: str, columns: list[str], rows: Iterable[Sequence],
+               converters: list) -> None:
+    qn = connection.ops.quote_name
+    sql = f"COPY {table} ({', '.join(qn(c) for c in columns)}) FROM STDIN"
+    plain = all(c is None for c in converters)
+    with cursor.copy(sql) as copy:
+        write = copy.write_row
+        if plain:
+            for row in rows:
+                write(row)
+        else:
+            for row in rows:
+                write([v if c is None else c(v) for v, c in zip(row, converters)])
+
+
+def allocate_ids(model: type[models.Model], count: int) -> list[int] | None:
+    """`count` fresh primary keys from the table's sequence in one round trip (PostgreSQL), or
+    None where keys come only with the insert (SQLite)."""
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql" or count <= 0:
+        return [] if count <= 0 else None
+    opts = model._meta
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                       [opts.db_table, opts.pk.column, count])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def bulk_insert(model: type[M], rows: Sequence[Sequence], *, fields: list[str], touch: dict | None = None) -> list[int]:
+    """Insert new rows given as tuples of `fields` (attnames) and return their primary keys, in
+    order. Other columns get `touch` values, auto_now times or their defaults. PostgreSQL: keys
+    from the sequence, then one COPY into the table; SQLite: multi-row INSERT … RETURNING."""
+    if not rows:
+        return []
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    opts = model._meta
+    pk = opts.pk
+    extra_fields, extra_values = _fill_values(model, fields, touch)
+    by_attname = {f.attname: f for f in opts.concrete_fields}
+    given = [by_attname[name] for name in fields]
+    if connection.vendor == "postgresql" and pk.attname not in fields:
+        ids = allocate_ids(model, len(rows))
+        columns = [pk.column] + [f.column for f in given] + [f.column for f in extra_fields]
+        converters = [None] + [_copy_value(f, connection) for f in given] + [_copy_value(f, connection)
+                                                                             for f in extra_fields]
+        extra = tuple(extra_values)
+        with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
+            _copy_rows(cursor, connection, connection.ops.quote_name(opts.db_table), columns,
+                       ((i, *row, *extra) for i, row in zip(ids, rows)), converters)
+        return ids
+    names = [f.attname for f in given] + [f.attname for f in extra_fields]
+    objs = [_Row(dict(zip(names, (*row, *extra_values)))) for row in rows]
+    _lift_sqlite_limit(model)
+    statements = _statements(connection, model, objs, given + extra_fields, "", 10 * CHUNK,
+                             returning=connection.features.can_return_rows_from_bulk_insert,
+                             given=frozenset(names))
+    ids: list[int] = []
+    with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
+        for sql, params, batch, wants_ids in statements:
+            cursor.execute(sql, params)
+            if wants_ids:
+                ids += [row[0] for row in connection.ops.fetch_returned_insert_rows(cursor)]
+            else:   # a database that cannot return them: one insert at a time
+                raise NotImplementedError(f"{connection.vendor} cannot return inserted keys")
+    if len(ids) != len(rows):
+        raise RuntimeError(f"{opts.label}: {len(ids)} ids returned for {len(rows)} rows")
+    return ids
+
+
+def _temp_table(cursor, connection, model, columns: list[Field]) -> str:
+    """A session temporary table with these columns of the model's table, emptied."""
+    qn = connection.ops.quote_name
+    table = model._meta.db_table
+    name = "_bulk_" + hashlib.sha1((table + "|" + ",".join(f.column for f in columns)).encode()).hexdigest()[:16]
+    # One round trip: no parameters, so both statements go in one simple query.
+    cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} AS SELECT "
+                   + ", ".join(qn(f.column) for f in columns) + f" FROM {qn(table)} WITH NO DATA; TRUNCATE {name}")
+    return name
+
+
+def bulk_upsert(model: type[M], rows: Sequence[Sequence], *, fields: list[str], unique_fields: list[str],
+                update_fields: list[str], touch: dict | None = None) -> UpsertResult:
+    """Insert or update rows given as tuples of `fields` (attnames, the unique fields among them).
+
+    An existing row is updated only when one of `update_fields` differs (IS DISTINCT FROM); then,
+    and on insert, the `touch` values are written too (`{"updated_at": now}` moves only on a real
+    change). Returns the keys inserted and the keys really updated. The unique fields must carry a
+    unique constraint. One COPY and one statement on PostgreSQL."""
+    if not rows:
+        return UpsertResult([], [])
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    opts = model._meta
+    unknown = set(fields) - {f.attname for f in opts.concrete_fields}
+    if unknown or not set(unique_fields) <= set(fields) or not set(update_fields) <= set(fields):
+        raise TypeError(f"{opts.label}: bad fields {sorted(unknown)} (unique and update fields must be in `fields`)")
+    by_attname = {f.attname: f for f in opts.concrete_fields}
+    given = [by_attname[n] for n in fields]
+    key_idx = [fields.index(n) for n in unique_fields]
+    if connection.vendor == "postgresql":
+        return _pg_upsert(connection, alias, model, rows, given, key_idx, [by_attname[n] for n in unique_fields],
+                          [by_attname[n] for n in update_fields], touch or {})
+    return _py_upsert(model, rows, fields, key_idx, unique_fields, update_fields, touch or {})
+
+
+def _pg_upsert(connection, alias, model, rows, given, key_idx, unique, update, touch) -> UpsertResult:
+    qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
+    extra_fields, extra_values = _fill_values(model, [f.attname for f in given], touch)
+    touch_fields = [f for f in extra_fields if f.attname in touch]
+    columns = [qn(f.column) for f in given] + [qn(f.column) for f in extra_fields]
+    select = [f"s.{qn(f.column)}" for f in given] + ["%s"] * len(extra_fields)
+    sets = [f"{qn(f.column)} = EXCLUDED.{qn(f.column)}" for f in update + touch_fields]
+    differs = (" OR ".join(f"t.{qn(f.column)} IS DISTINCT FROM EXCLUDED.{qn(f.column)}" for f in update)
+               or "FALSE")
+    keys = ", ".join(f"t.{qn(f.column)}" for f in unique)
+    with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
+        temp = _temp_table(cursor, connection, model, given)
+        _copy_rows(cursor, connection, temp, [f.column for f in given], rows, [_copy_value(f, connection) for f in given])
+        # The JSON encoding of JSONField values happened in COPY; hand the rest as parameters.
+        params = [json.dumps(v, ensure_ascii=False) if isinstance(f, models.JSONField) and v is not None else v
+                  for f, v in zip(extra_fields, extra_values)]
+        cursor.execute(
+            f"INSERT INTO {table} AS t ({', '.join(columns)}) SELECT {', '.join(select)} FROM {temp} s "
+            f"ON CONFLICT ({', '.join(qn(f.column) for f in unique)}) DO UPDATE SET {', '.join(sets)} "
+            f"WHERE {differs} RETURNING {keys}, (t.xmax = 0)", params)
+        inserted, updated = [], []
+        for row in cursor.fetchall():
+            (inserted if row[-1] else updated).append(tuple(row[:-1]))
+    return UpsertResult(inserted, updated)
+
+
+def _py_upsert(model, rows, fields, key_idx, unique_fields, update_fields, touch) -> UpsertResult:
+    """SQLite (and any other database): read the rows these keys already have, compare, write the
+    new and the changed ones with one multi-row upsert per chunk."""
+    update_idx = [fields.index(n) for n in update_fields]
+    keys = [tuple(row[i] for i in key_idx) for row in rows]
+    current: dict[tuple, tuple] = {}
+    manager = model._default_manager
+    if len(unique_fields) == 1:
+        name = unique_fields[0]
+        for values in in_chunks(lambda chunk: manager.filter(**{f"{name}__in": chunk}).values_list(
+                name, *update_fields), [k[0] for k in keys]):
+            current[(values[0],)] = tuple(values[1:])
+    else:
+        # Each key field IN its values (a superset, one query a chunk), then the exact keys here.
+        wanted = set(keys)
+        n = len(unique_fields)
+        for chunk in chunked(keys, CHUNK):
+            lookup = {f"{name}__in": {k[i] for k in chunk} for i, name in enumerate(unique_fields)}
+            for values in manager.filter(**lookup).values_list(*unique_fields, *update_fields):
+                if tuple(values[:n]) in wanted:
+                    current[tuple(values[:n])] = tuple(values[n:])
+    inserted, updated, write = [], [], []
+    for key, row in zip(keys, rows):
+        old = current.get(key)
+        if old is None:
+            inserted.append(key)
+        elif any(not _same(old[n], row[i]) for n, i in enumerate(update_idx)):
+            updated.append(key)
+        else:
+            continue
+        write.append(dict(zip(fields, row), **touch))
+    if write:
+        _write_rows(model, write, update_conflicts=True, unique_fields=unique_fields,
+                    update_fields=list(update_fields) + [n for n in touch if n not in update_fields])
+    return UpsertResult(inserted, updated)
+
+
+def _same(stored, new) -> bool:
+    """Equal as the database would compare them (Decimal 1 == 1.00; an id vs its integer)."""
+    if stored == new:
+        return True
+    if isinstance(stored, Decimal) or isinstance(new, Decimal):
+        try:
+            return stored is not None and new is not None and Decimal(str(stored)) == Decimal(str(new))
+        except ArithmeticError:
+            return False
+    return False
+
+
+def bulk_update(model: type[M], rows: Sequence[Sequence], *, fields: list[str], key: str = "id",
+                touch: dict | None = None) -> list:
+    """Update existing rows given as tuples (key, *fields) where a field really differs; `touch`
+    values are written with them. Returns the keys updated. Unlike bulk_upsert it never inserts,
+    so rows may leave out columns a new row would need. PostgreSQL: one COPY, one UPDATE … FROM."""
+    if not rows:
+        return []
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    opts = model._meta
+    by_attname = {f.attname: f for f in opts.concrete_fields}
+    given = [by_attname[key]] + [by_attname[n] for n in fields]
+    touch = touch or {}
+    if connection.vendor == "postgresql":
+        qn = connection.ops.quote_name
+        sets = [f"{qn(f.column)} = s.{qn(f.column)}" for f in given[1:]]
+        sets += [f"{qn(by_attname[n].column)} = %s" for n in touch]
+        differs = " OR ".join(f"t.{qn(f.column)} IS DISTINCT FROM s.{qn(f.column)}" for f in given[1:])
+        k = qn(given[0].column)
+        with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
+            temp = _temp_table(cursor, connection, model, given)
+            _copy_rows(cursor, connection, temp, [f.column for f in given], rows,
+                       [_copy_value(f, connection) for f in given])
+            cursor.execute(f"UPDATE {qn(opts.db_table)} AS t SET {', '.join(sets)} FROM {temp} s "
+                           f"WHERE t.{k} = s.{k} AND ({differs}) RETURNING t.{k}", list(touch.values()))
+            return [row[0] for row in cursor.fetchall()]
+    current = {values[0]: values[1:] for values in in_chunks(
+        lambda chunk: model._default_manager.filter(**{f"{key}__in": chunk}).values_list(key, *fields),
+        [row[0] for row in rows])}
+    changed = [row for row in rows if row[0] in current
+               and any(not _same(old, new) for old, new in zip(current[row[0]], row[1:]))]
+    if changed:
+        objs = []
+        for row in changed:
+            obj = model(**{key: row[0]})
+            for name, value in zip(fields, row[1:]):
+                setattr(obj, name, value)
+            for name, value in touch.items():
+                setattr(obj, name, value)
+            objs.append(obj)
+        model._default_manager.bulk_update(objs, [*fields, *touch], batch_size=500)
+    return [row[0] for row in changed]

@@ -113,6 +113,9 @@ class FakeMoySklad:
             return self._list(self.stores)
         if m == "GET" and path == "/entity/customerorder/metadata":
             return httpx.Response(200, json={"states": copy.deepcopy(self.states), "attributes": []})
+        if m == "GET" and path == "/context/companysettings/pricetype":   # the account's price types
+            return httpx.Response(200, json=[{"id": "pt", "name": "Цена продажи", "externalCode": "pt-ext"},
+                                             {"id": "opt", "name": "Оптовая цена", "externalCode": "opt-ext"}])
         if path == "/entity/counterparty":
             return self._counterparty(m, params, body)
         if path == "/entity/customerorder":

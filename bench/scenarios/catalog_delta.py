@@ -1,7 +1,8 @@
 """A delta run over an imported catalog after 50 products changed in MoySklad.
-Goals: at most 3 requests, under 2 s (the job itself; the process's wall time is shown too).
+Goals: at most 4 requests (price types, folders, products, variants), under 2 s (the job itself;
+the process's wall time is shown too).
 
-Size: a delta reads what changed since the cursor (3 requests, one page each), never the whole
+Size: a delta reads what changed since the cursor (4 requests, one page each), never the whole
 catalog, so neither its requests nor its time depend on the catalog's size past a page: 30,000
 products here (measured before at 100,000: 3 requests, 0.23-0.32 s), set up in a fifth of the time.
 
@@ -47,7 +48,7 @@ class Delta(Scenario):
             raise BenchError(f"delta: {out['status']}: {out['message']}")
         counts = out["counts"]
         updated = counts.get("products_updated", 0)
-        r.add("requests", stats["requests"], "req", g("<=", 3), scales="flat in catalog size",
+        r.add("requests", stats["requests"], "req", g("<=", 4), scales="flat in catalog size",
               note=", ".join(f"{k} {v}" for k, v in sorted(stats["by_endpoint"].items())))
         r.add("wall time (job)", out["job_seconds"], "s", g("<", 2), scales="linear in changed rows")
         r.add("wall time (process)", out["process_seconds"], "s", note="interpreter + Django start-up included",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import httpx
+import msgspec
 
 from .errors import (
     AuthError,
@@ -255,13 +256,17 @@ class BaseClient:
         return RejectedError(**kwargs)
 
     # -- helpers -----------------------------------------------------------------------------------
-    def get_json(self, url: str, **kwargs) -> Any:
+    def get_json(self, url: str, *, parse: Callable[[bytes], Any] | None = None, **kwargs) -> Any:
+        """GET and decode the JSON answer (msgspec: several times faster than the json module), or
+        hand the raw body to `parse` (a typed decoder). A body that does not decode - cut short,
+        say - raises UpstreamUnavailableError."""
         response = self.request("GET", url, **kwargs)
         try:
-            return response.json()
-        except ValueError as exc:
+            return (parse or _decode_json)(response.content)
+        except (msgspec.DecodeError, ValueError) as exc:
             raise UpstreamUnavailableError(
-                f"{self.system} GET {response.request.url}: answer is not JSON ({response.text[:80]!r})",
+                f"{self.system} GET {response.request.url}: answer is not JSON as expected ({exc}; "
+                f"{len(response.content)} bytes, starting {response.text[:80]!r})",
                 system=self.system, method="GET", url=str(response.request.url), status=response.status_code,
                 body=response.text) from exc
 
@@ -269,6 +274,9 @@ class BaseClient:
 def _refused_redirect(response: httpx.Response) -> bool:
     """Any 3xx but 304 (Not Modified, an answer to a conditional GET, not a redirect)."""
     return 300 <= response.status_code < 400 and response.status_code != 304
+
+
+_decode_json = msgspec.json.Decoder().decode
 
 
 class _null_ctx:

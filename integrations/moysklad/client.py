@@ -16,7 +16,8 @@ from integrations.http.paging import map_ordered
 from integrations.http.ratelimit import Limiter, limiter_for
 
 from .constants import HEAVY_REPORT_WEIGHT, HEAVY_REPORTS, PAGE_MAX, PAGE_MAX_EXPANDED
-from .mapping import to_msk_string
+from .mapping import PriceType, choose_price_type, to_msk_string
+from .schemas import PRICE_TYPES, Page
 
 
 def is_configured(conf: dict | None = None) -> bool:
@@ -115,9 +116,12 @@ class MoySkladClient(BaseClient):
 
     # -- lists ----------------------------------------------------------------------------------
     def iter_pages(self, entity: str, *, filters: list[str] | None = None, order: str | None = None,
-                   limit: int | None = None, extra: dict | None = None, parallel: int = 1) -> Iterator[dict]:
+                   limit: int | None = None, extra: dict | None = None, parallel: int = 1,
+                   parse=None) -> Iterator[dict | Page]:
         """Yield each page envelope (`meta` + `rows`) of `entity/<entity>`, by offset, until a page
-        has no `nextHref`, comes back empty, or `meta.size` rows were read.
+        has no `nextHref`, comes back empty, or `meta.size` rows were read. With `parse` (a
+        schemas.PageDecoder) each page comes as a typed `Page`, decoded in the thread that
+        fetched it.
 
         `parallel` > 1: when more pages than that are left after a page (the first gives
         `meta.size`), they are fetched that many at a time (capped by the limiter's parallel
@@ -134,10 +138,9 @@ class MoySkladClient(BaseClient):
         if self.limiter is not None:
             parallel = min(parallel, self.limiter.parallel)
         while True:
-            page = self.get_json(f"/entity/{entity}", params=params)
+            page = self.get_json(f"/entity/{entity}", params=params, parse=parse)
             yield page
-            meta = page.get("meta") or {}
-            got = len(page.get("rows") or [])
+            meta, got = _envelope(page)
             page = None   # hold no page while the consumer works on the next ones (memory stays flat)
             size = meta.get("size")
             params["offset"] += got
@@ -148,11 +151,11 @@ class MoySkladClient(BaseClient):
                 base = dict(params)
 
                 def fetch(offset: int) -> dict:
-                    return self.get_json(f"/entity/{entity}", params={**base, "offset": offset})
+                    return self.get_json(f"/entity/{entity}", params={**base, "offset": offset}, parse=parse)
 
                 for page in map_ordered(fetch, offsets, workers=parallel):
                     yield page
-                    meta, got, page = page.get("meta") or {}, len(page.get("rows") or []), None
+                    (meta, got), page = _envelope(page), None
                     if not got:
                         return
                 # The list may have grown while we paged: carry on one page at a time.
@@ -181,8 +184,17 @@ class MoySkladClient(BaseClient):
     def organizations(self) -> list[dict]:
         return list(self.iter_rows("organization"))
 
-    def price_types(self) -> list[dict]:
-        return self.get_json("/context/companysettings/pricetype")
+    def price_types(self) -> list:
+        """The account's price types, in the account's order (`id, name, externalCode`)."""
+        return self.get_json("/context/companysettings/pricetype", parse=PRICE_TYPES.decode)
+
+    def sale_price_type(self) -> PriceType | None:
+        """The price type the site sells at (MOYSKLAD_PRICE_TYPE, else the account's first), read
+        once per client - one run, or one batch of webhook events. PriceTypeError when the
+        configured one does not exist; None when the account has none."""
+        if not hasattr(self, "_sale_price_type"):
+            self._sale_price_type = choose_price_type(self.price_types(), self.conf.get("PRICE_TYPE", ""))
+        return self._sale_price_type
 
     # -- stock ----------------------------------------------------------------------------------
     def stock_bystore_current(self, stock_type: str = "stock", *, changed_since: datetime | None = None,
@@ -310,3 +322,12 @@ class MoySkladClient(BaseClient):
 
     def webhookstock_delete(self, webhook_id: str) -> None:
         self.request("DELETE", f"/entity/webhookstock/{webhook_id}")
+
+
+def _envelope(page) -> tuple[dict, int]:
+    """(meta as a dict, rows the page held) of a page, typed or not."""
+    if isinstance(page, Page):
+        return {"size": page.meta.size, "nextHref": page.meta.nextHref}, page.count
+    if not isinstance(page, dict):
+        return {}, 0
+    return page.get("meta") or {}, len(page.get("rows") or [])

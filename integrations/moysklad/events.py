@@ -202,7 +202,7 @@ def handle_demand(work: Work) -> str:
 def handle_product(work: Work) -> str:
     row = work.client.get_href(work.href)
     ctx = EventContext()
-    catalog_jobs.products_import_page([row], ctx, price_type=work.client.conf.get("PRICE_TYPE", ""))
+    catalog_jobs.products_import_page([row], ctx, price_type=work.client.sale_price_type())
     if ctx.errors:
         raise MappingError("; ".join(ctx.errors)[:2000])
     return "up_to_date" if ctx.counts.get("up_to_date") else "imported"
@@ -212,7 +212,7 @@ def handle_variant(work: Work) -> str:
     row = work.client.get_href(work.href)
     parent = meta_id(row.get("product")) if isinstance(row, dict) else None
     ctx = EventContext()
-    price_type = work.client.conf.get("PRICE_TYPE", "")
+    price_type = work.client.sale_price_type()
     if parent and not ProductBinding.objects.filter(system=MS, external_id=parent).exists():
         # Dependency first: a variant of a product we have not imported yet.
         catalog_jobs.products_import_page([work.client.get_href(row["product"]["meta"]["href"])], ctx,

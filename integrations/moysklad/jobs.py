@@ -1,6 +1,7 @@
 """MoySklad → site: catalog (folders, products, variants) and stock. Each page is written in bulk
 (a few statements a page, never a query per row); a record that cannot be mapped is recorded on
-the run and skipped, the rest of the page lands."""
+the run and skipped, the rest of the page lands. Catalog rows are written by catalog.services
+alone: this module maps, calls it and binds the result to MoySklad's ids."""
 from __future__ import annotations
 
 import logging
@@ -11,19 +12,20 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.models import Barcode, Category, FieldChange, Offer, Product
-from catalog.services import CONTESTED_FIELDS, contested_last_upstream, contested_resolve
+from catalog.models import Barcode, Offer, Product
+from catalog.services import CategoryIn, ProductIn, UnitIn, catalog_archive, categories_write, offers_write, products_write
 from integrations.http.errors import MappingError
 from integrations.marketplaces import kick
 from integrations.models import CategoryBinding, OfferBinding, ProductBinding, System, WarehouseBinding
 from integrations.runs import JobContext
 from stock.models import StockLevel, Warehouse
-from syncsite.bulk import CHUNK, PlannerStats, by_pk, in_chunks, insert_rows_ignore, save_all, upsert, upsert_rows
+from syncsite.bulk import CHUNK, Keys, PlannerStats, bulk_insert, bulk_upsert, in_chunks, upsert_rows
 
 from .client import MoySkladClient
 from .constants import CHANGED_SINCE_MARGIN, CHANGED_SINCE_MAX_HOURS
 from .mapping import (
     OfferData,
+    PriceType,
     ProductData,
     map_folder,
     map_product,
@@ -31,6 +33,7 @@ from .mapping import (
     parse_msk,
     stock_quantity,
 )
+from .schemas import PRODUCT_PAGE, VARIANT_PAGE, Page
 
 log = logging.getLogger("syncsite.moysklad")
 MS = System.MOYSKLAD
@@ -38,7 +41,7 @@ LIST_ORDER = "id"  # a stable key: see catalog_import
 ID_LOOKUP_CHUNK = 100  # ids per `filter=id=…;id=…` request (URL and headers must stay under 8 KB)
 # Long lists are fetched this many pages at a time (of the 5 parallel requests MoySklad allows):
 # the limiter still paces them, so a full import takes the budget's time, not the latencies'.
-PAGES_IN_FLIGHT = 2
+PAGES_IN_FLIGHT = 3
 
 
 def _bindings(model, ext_ids, local: str, archived: str | None = None) -> dict[str, tuple]:
@@ -47,7 +50,7 @@ def _bindings(model, ext_ids, local: str, archived: str | None = None) -> dict[s
     return {
         row[0]: tuple(row[1:])
         for row in in_chunks(
-            lambda chunk: model.objects.filter(system=MS, external_id__in=chunk).values_list(*fields), ext_ids)
+            lambda chunk: model.objects.filter(system=MS, external_id__any=Keys(chunk)).values_list(*fields), ext_ids)
     }
 
 
@@ -92,12 +95,20 @@ def warehouses_import(client: MoySkladClient, ctx: JobContext) -> dict[str, int]
 # ------------------------------------------------------------------------------------------------
 # Catalog
 # ------------------------------------------------------------------------------------------------
+# Pages are decoded straight into typed rows (schemas.py, msgspec) by the threads that fetch
+# them, mapped by the pure functions of mapping.py, and handed to catalog.services, which owns
+# every catalog write. This section binds what the service wrote to MoySklad's ids.
 def catalog_import(ctx: JobContext) -> None:
     with MoySkladClient() as client:
-        price_type = client.conf["PRICE_TYPE"]
+        # The price type first: a configured one the account lacks fails the run before anything
+        # is written (PriceTypeError names the account's types).
+        price_type = client.sale_price_type()
+        if price_type is None:
+            ctx.error("pricetype", "the MoySklad account has no sale price types: units are imported without a price")
         if ctx.since is None:
             # Stores belong to the stock job, which reads them every run; the catalog reads them
-            # on a first or full run only, so a delta is three requests: folders, products, variants.
+            # on a first or full run only, so a delta is four requests: price types, folders,
+            # products, variants.
             warehouses_import(client, ctx)
         seen_folders = folders_import(client, ctx)
         filters = client.delta_filters(ctx.since)
@@ -109,23 +120,25 @@ def catalog_import(ctx: JobContext) -> None:
         # Offset paging has no snapshot. Ordered by `updated`, a record edited while we page jumps
         # to the end and shifts the rest back: the row at the next page boundary is never read.
         # Ordered by id, an edit moves nothing (the record is read again next run).
-        # Long lists come PAGES_IN_FLIGHT pages at a time, fetched while the pages before them are
-        # written, so the import takes the rate limit's time rather than the sum of the latencies.
+        # Long lists come PAGES_IN_FLIGHT pages at a time, fetched and decoded while the pages
+        # before them are written, so the import takes the rate limit's time, not ours.
         total = 0
-        for page in client.iter_pages("product", filters=filters, order=LIST_ORDER, parallel=PAGES_IN_FLIGHT):
+        for page in client.iter_pages("product", filters=filters, order=LIST_ORDER, parallel=PAGES_IN_FLIGHT,
+                                      parse=PageMapper(PRODUCT_PAGE, map_product, "product", price_type)):
             if not total:
-                total = page.get("meta", {}).get("size", 0)
+                total = page.meta.size or 0
                 ctx.set_total(total)
-            products_import_page(page.get("rows", []), ctx, price_type=price_type,
-                                 seen_products=seen_products, seen_offers=seen_offers)
-            planner.added(len(page.get("rows", [])))
+            products_import_page(page, ctx, price_type=price_type, seen_products=seen_products,
+                                 seen_offers=seen_offers)
+            planner.added(page.count)
         vtotal = 0
-        for page in client.iter_pages("variant", filters=filters, order=LIST_ORDER, parallel=PAGES_IN_FLIGHT):
+        for page in client.iter_pages("variant", filters=filters, order=LIST_ORDER, parallel=PAGES_IN_FLIGHT,
+                                      parse=PageMapper(VARIANT_PAGE, map_variant, "variant", price_type)):
             if not vtotal:
-                vtotal = page.get("meta", {}).get("size", 0)
+                vtotal = page.meta.size or 0
                 ctx.set_total((ctx.total or 0) + vtotal)
-            variants_import_page(page.get("rows", []), ctx, price_type=price_type, seen_offers=seen_offers)
-            planner.added(len(page.get("rows", [])))
+            variants_import_page(page, ctx, price_type=price_type, seen_offers=seen_offers)
+            planner.added(page.count)
         if ctx.full:
             catalog_reconcile(client, ctx, seen_folders=seen_folders, seen_products=seen_products or set(),
                               seen_offers=seen_offers or set(), price_type=price_type)
@@ -135,7 +148,7 @@ def catalog_import(ctx: JobContext) -> None:
 
 
 def folders_import(client: MoySkladClient, ctx: JobContext) -> set[str]:
-    """Folders are few: read them all every run, create or update, then link parents. Returns the
+    """Folders are few: read them all every run, then one catalog write for them all. Returns the
     ids of every folder listed (mapped or not)."""
     folders = []
     seen: set[str] = set()
@@ -146,29 +159,16 @@ def folders_import(client: MoySkladClient, ctx: JobContext) -> set[str]:
             folders.append(map_folder(row))
         except MappingError as exc:
             ctx.error(row.get("id", "?") if isinstance(row, dict) else "?", f"folder: {exc}")
+    folders = _latest_by_id(folders)
     bound = _bindings(CategoryBinding, [f.external_id for f in folders], "category_id")
-    existing = by_pk(Category, [b[0] for b in bound.values()])
+    position = {f.external_id: i for i, f in enumerate(folders)}
     now = timezone.now()
+    items = [CategoryIn(id=bound[f.external_id][0] if f.external_id in bound else None, name=f.name, path=f.path,
+                        archived=f.archived, parent_index=position.get(f.parent_external_id)) for f in folders]
     with transaction.atomic():
-        objs: list[Category] = []
-        for f in folders:
-            cat = existing.get(bound[f.external_id][0]) if f.external_id in bound else None
-            cat = cat or Category()
-            cat.name, cat.path, cat.archived, cat.updated_at = f.name, f.path, f.archived, now
-            objs.append(cat)
-        save_all(Category, objs, fields=["name", "path", "archived", "updated_at"])
-        ids = {f.external_id: c.pk for f, c in zip(folders, objs)}
-        upsert(CategoryBinding, [CategoryBinding(system=MS, external_id=f.external_id, category_id=ids[f.external_id],
-                                                 external_updated_at=f.updated, synced_at=now) for f in folders],
-               unique_fields=["system", "external_id"], update_fields=["external_updated_at", "synced_at"])
-        parents = []
-        for f, cat in zip(folders, objs):
-            parent_id = ids.get(f.parent_external_id) if f.parent_external_id else None
-            if cat.parent_id != parent_id:
-                cat.parent_id = parent_id
-                parents.append(cat)
-        if parents:
-            Category.objects.bulk_update(parents, ["parent"], batch_size=500)
+        ids = categories_write(categories=items)
+        _bind(CategoryBinding, "category_id", [(f.external_id, pk, "", f.updated) for f, pk in zip(folders, ids)],
+              bound, now)
     ctx.count("folders", len(folders))
     return seen
 
@@ -183,19 +183,69 @@ def _latest_by_id(items: list, key=lambda x: x.external_id) -> list:
     return list(best.values())
 
 
-def products_import_page(rows: list[dict], ctx: JobContext, *, price_type: str = "",
+class PageMapper:
+    """Decode and map a page in the thread that fetched it. Mapping is pure, so it can run there,
+    while the main thread writes the pages before (psycopg waits for the database without holding
+    the GIL): the import's CPU work overlaps its database work instead of adding to it."""
+
+    def __init__(self, decoder, mapper, kind: str, price_type: PriceType | None):
+        self.decoder, self.mapper, self.kind, self.price_type = decoder, mapper, kind, price_type
+
+    def __call__(self, content: bytes) -> Page:
+        page = self.decoder(content)
+        kind = self.kind
+        bad = [(ref, f"{kind} {ref}: malformed {kind} row: {message}") for ref, message in page.bad]
+        mapped = []
+        for row in page.rows:
+            try:
+                mapped.append(self.mapper(row, price_type=self.price_type))
+            except MappingError as exc:
+                bad.append((row.id or "?", f"{kind} {row.id or '?'}: {exc}"))
+        return Page(page.meta, mapped, bad, mapped=True)
+
+
+def _mapped_rows(page: Page, ctx: JobContext, seen: list[set | None]) -> tuple[list, int]:
+    """(mapped rows, how many rows the page held) of a page PageMapper made; its misfits go on
+    the run (and count as seen, so a full run never archives them for it)."""
+    for ref, message in page.bad:
+        ctx.error(ref, message)
+        for s in seen:
+            if s is not None and ref != "?":
+                s.add(ref)
+    return page.rows, page.count
+
+
+def _page_rows(rows, ctx: JobContext, kind: str, seen: list[set | None]) -> tuple[list, int]:
+    """(rows that fit the typed view, how many rows the page held). Rows that did not fit are
+    recorded on the run (and count as seen, so a full run never archives them for it)."""
+    if isinstance(rows, Page):
+        for ref, message in rows.bad:
+            ctx.error(ref, f"{kind} {ref}: malformed {kind} row: {message}")
+            for s in seen:
+                if s is not None and ref != "?":
+                    s.add(ref)
+        return rows.rows, rows.count
+    return list(rows), len(rows)
+
+
+def products_import_page(rows, ctx: JobContext, *, price_type: PriceType | None = None,
                          seen_products: set | None = None, seen_offers: set | None = None,
                          advance: bool = True) -> None:
+    """One page of products (a decoded Page, or rows as dicts) -> catalog.services.products_write."""
     mapped: list[ProductData] = []
-    for row in rows:
-        try:
-            mapped.append(map_product(row, price_type=price_type))
-        except MappingError as exc:
-            ref = row.get("id", "?") if isinstance(row, dict) else "?"
-            ctx.error(ref, f"product {ref}: {exc}")
-            if seen_products is not None and isinstance(row, dict) and row.get("id"):
-                seen_products.add(row["id"])  # present upstream: never archive it for this
-                seen_offers.add(row["id"])
+    if isinstance(rows, Page) and rows.mapped:
+        mapped, size = _mapped_rows(rows, ctx, [seen_products, seen_offers])
+    else:
+        rows, size = _page_rows(rows, ctx, "product", [seen_products, seen_offers])
+        for row in rows:
+            try:
+                mapped.append(map_product(row, price_type=price_type))
+            except MappingError as exc:
+                ref = _ref(row)
+                ctx.error(ref, f"product {ref}: {exc}")
+                if seen_products is not None and ref != "?":
+                    seen_products.add(ref)  # present upstream: never archive it for this
+                    seen_offers.add(ref)
     mapped = _latest_by_id(mapped)
     if seen_products is not None:
         seen_products.update(p.external_id for p in mapped)
@@ -205,86 +255,129 @@ def products_import_page(rows: list[dict], ctx: JobContext, *, price_type: str =
     ctx.count("up_to_date", len(mapped) - len(todo))
     folder_ids = {ext: v[0] for ext, v in _bindings(
         CategoryBinding, {p.folder_external_id for p in todo if p.folder_external_id}, "category_id").items()}
-    offers_in = [p.offer for p in todo if p.offer]
-    offer_ok = _check_skus(offers_in, ctx)
-    # A product whose only offer is rejected (duplicate SKU) is skipped whole: nothing half-lands.
-    todo = [p for p in todo if p.offer is None or p.offer.external_id in offer_ok]
-    existing = by_pk(Product, [bound[p.external_id][0] for p in todo if p.external_id in bound])
-    last_upstream = contested_last_upstream(product_ids=list(existing))
-    now = timezone.now()
-    products: list[Product] = []
-    history: list[FieldChange] = []
+    unit_bound = _bindings(OfferBinding, [p.offer.external_id for p in todo if p.offer], "offer_id")
+    items: list[ProductIn] = []
     for p in todo:
-        prod = existing.get(bound[p.external_id][0]) if p.external_id in bound else None
-        prod = prod or Product()
-        for field in CONTESTED_FIELDS:
-            change = contested_resolve(product=prod, field=field, upstream_value=getattr(p, field),
-                                       upstream_changed_at=p.updated,
-                                       last_upstream_value=last_upstream.get((prod.pk, field)))
-            if change:
-                history.append(change)
         if p.folder_external_id and p.folder_external_id not in folder_ids:
             ctx.error(p.external_id, f"product {p.external_id}: unknown folder {p.folder_external_id}; kept without category")
-        prod.category_id = folder_ids.get(p.folder_external_id) if p.folder_external_id else None
-        prod.archived, prod.vat, prod.updated_at = p.archived, p.vat, now
-        products.append(prod)
-    new_count = sum(1 for x in products if x.pk is None)
+        items.append(ProductIn(
+            id=bound[p.external_id][0] if p.external_id in bound else None, name=p.name, description=p.description,
+            category_id=folder_ids.get(p.folder_external_id) if p.folder_external_id else None,
+            archived=p.archived, vat=p.vat, price=p.price, has_variants=p.has_variants, changed_at=p.updated,
+            unit=_unit(p.offer, unit_bound) if p.offer else None))
+    now = timezone.now()
     with transaction.atomic():
-        save_all(Product, products, fields=["name", "description", "category", "archived", "vat", "updated_at"])
-        upsert_rows(ProductBinding, [dict(system=MS, external_id=p.external_id, product_id=prod.pk,
-                                          external_code=p.external_code, external_updated_at=p.updated,
-                                          synced_at=now) for p, prod in zip(todo, products)],
-                    unique_fields=["system", "external_id"],
-                    update_fields=["external_code", "external_updated_at", "synced_at"])
-        if history:
-            FieldChange.objects.bulk_create(history, batch_size=CHUNK)
-        product_ids = {p.external_id: prod.pk for p, prod in zip(todo, products)}
-        _save_offers([p.offer for p in todo if p.offer], product_ids, now)
-        # A product that gained variants sells through them: retire its own offer.
-        with_variants = [product_ids[p.external_id] for p in todo if p.has_variants]
-        if with_variants:
-            Offer.objects.filter(product_id__in=with_variants, is_variant=False, archived=False).update(
-                archived=True, updated_at=now)
-    ctx.count("products_created", new_count)
-    ctx.count("products_updated", len(products) - new_count)
+        result = products_write(products=items)
+        _record_taken(result.rejected, [p.offer for p in todo], ctx)
+        written = [(p, pk) for p, pk in zip(todo, result.product_ids) if pk is not None]
+        _bind(ProductBinding, "product_id", [(p.external_id, pk, p.external_code, p.updated) for p, pk in written],
+              bound, now)
+        units = [p.offer for p, _ in written if p.offer]
+        _bind(OfferBinding, "offer_id", [(o.external_id, pk, o.sku, o.updated) for o, pk in zip(units, result.offer_ids)],
+              unit_bound, now, kind="product")
+    ctx.count("products_created", result.products_created)
+    ctx.count("products_updated", len(written) - result.products_created)
+    ctx.count("products_changed", len(result.products_changed))
+    ctx.count("offers_changed", len(result.offers_changed))
     if advance:
-        ctx.advance(len(rows))
+        ctx.advance(size)
 
 
-def variants_import_page(rows: list[dict], ctx: JobContext, *, price_type: str = "",
+def variants_import_page(rows, ctx: JobContext, *, price_type: PriceType | None = None,
                          seen_offers: set | None = None, advance: bool = True) -> None:
+    """One page of variants -> catalog.services.offers_write. A variant without a price of its own
+    takes its product's (as stored by the product pages, read before the variants)."""
     mapped: list[OfferData] = []
-    for row in rows:
-        try:
-            mapped.append(map_variant(row, price_type=price_type))
-        except MappingError as exc:
-            ref = row.get("id", "?") if isinstance(row, dict) else "?"
-            ctx.error(ref, f"variant {ref}: {exc}")
-            if seen_offers is not None and isinstance(row, dict) and row.get("id"):
-                seen_offers.add(row["id"])
+    if isinstance(rows, Page) and rows.mapped:
+        mapped, size = _mapped_rows(rows, ctx, [seen_offers])
+    else:
+        rows, size = _page_rows(rows, ctx, "variant", [seen_offers])
+        for row in rows:
+            try:
+                mapped.append(map_variant(row, price_type=price_type))
+            except MappingError as exc:
+                ref = _ref(row)
+                ctx.error(ref, f"variant {ref}: {exc}")
+                if seen_offers is not None and ref != "?":
+                    seen_offers.add(ref)
     mapped = _latest_by_id(mapped)
     if seen_offers is not None:
         seen_offers.update(v.external_id for v in mapped)
     bound = _bindings(OfferBinding, [v.external_id for v in mapped], "offer_id", "offer__archived")
     todo = [v for v in mapped if not _up_to_date(bound.get(v.external_id), v.updated, v.archived)]
     ctx.count("up_to_date", len(mapped) - len(todo))
-    parents = {ext: v[0] for ext, v in _bindings(
-        ProductBinding, {v.product_external_id for v in todo}, "product_id").items()}
-    ready = []
+    parents = {ext: (pk, price) for ext, pk, price in in_chunks(
+        lambda c: ProductBinding.objects.filter(system=MS, external_id__any=Keys(c)).values_list(
+            "external_id", "product_id", "product__price"), list({v.product_external_id for v in todo}))}
+    ready: list[OfferData] = []
+    items: list[UnitIn] = []
     for v in todo:
-        if v.product_external_id in parents:
-            ready.append(v)
-        else:
+        parent = parents.get(v.product_external_id)
+        if parent is None:
             ctx.error(v.external_id, f"variant {v.external_id}: product {v.product_external_id} not imported (skipped)")
-    ok = _check_skus(ready, ctx)
-    ready = [v for v in ready if v.external_id in ok]
+            continue
+        unit = _unit(v, bound)
+        unit.product_id = parent[0]
+        if not v.own_price:
+            unit.price, unit.price_from_product = parent[1], True
+        ready.append(v)
+        items.append(unit)
     now = timezone.now()
     with transaction.atomic():
-        created = _save_offers(ready, parents, now)
-    ctx.count("variants_created", created)
-    ctx.count("variants_updated", len(ready) - created)
+        result = offers_write(offers=items)
+        _record_taken(result.rejected, ready, ctx)
+        _bind(OfferBinding, "offer_id", [(v.external_id, pk, v.sku, v.updated)
+                                         for v, pk in zip(ready, result.offer_ids) if pk is not None],
+              bound, now, kind="variant")
+    written = sum(1 for pk in result.offer_ids if pk is not None)
+    ctx.count("variants_created", result.offers_created)
+    ctx.count("variants_updated", written - result.offers_created)
+    ctx.count("offers_changed", len(result.offers_changed))
     if advance:
-        ctx.advance(len(rows))
+        ctx.advance(size)
+
+
+def _ref(row) -> str:
+    if isinstance(row, dict):
+        return str(row.get("id") or "?")
+    return getattr(row, "id", None) or "?"
+
+
+def _unit(o: OfferData, bound: dict) -> UnitIn:
+    return UnitIn(id=bound[o.external_id][0] if o.external_id in bound else None, sku=o.sku, name=o.name,
+                  price=o.price, article=o.article, code=o.code, archived=o.archived,
+                  is_variant=o.kind == "variant", characteristics=o.characteristics, barcodes=o.barcodes)
+
+
+def _record_taken(rejected, offers: list, ctx: JobContext) -> None:
+    """Put the units the service refused for their SKU on the run, naming who holds the SKU."""
+    if not rejected:
+        return
+    holders = dict(OfferBinding.objects.filter(system=MS, offer_id__in={r.holder_id for r in rejected if r.holder_id})
+                   .values_list("offer_id", "external_id"))
+    for r in rejected:
+        o = offers[r.index]
+        if r.other_index is not None:
+            why = f"also on {offers[r.other_index].external_id} in this page"
+        elif r.holder_id in holders:
+            why = f"already used by MoySklad item {holders[r.holder_id]}"
+        else:
+            why = "a site offer not linked to MoySklad has it"
+        ctx.error(o.external_id, f"duplicate SKU {r.sku!r}: {why}")
+
+
+def _bind(model, local: str, rows: list[tuple], bound: dict, now, **extra) -> None:
+    """Bindings of what was just written: rows (external id, local id, external code, upstream
+    `updated`). New ones are inserted (COPY), known ones get their stamps."""
+    fields = ["system", "external_id", local, "external_code", "external_updated_at", "synced_at", *extra]
+    tail = tuple(extra.values())
+    new = [(MS, ext, pk, code[:255], updated, now, *tail) for ext, pk, code, updated in rows if ext not in bound]
+    old = [(MS, ext, pk, code[:255], updated, now, *tail) for ext, pk, code, updated in rows if ext in bound]
+    if new:
+        bulk_insert(model, new, fields=fields)
+    if old:
+        bulk_upsert(model, old, fields=fields, unique_fields=["system", "external_id"],
+                    update_fields=["external_code", "external_updated_at", "synced_at", *extra])
 
 
 def _up_to_date(binding: tuple | None, updated, archived: bool) -> bool:
@@ -293,76 +386,12 @@ def _up_to_date(binding: tuple | None, updated, archived: bool) -> bool:
     return bool(binding and binding[1] and updated and binding[1] >= updated and binding[2] == archived)
 
 
-def _check_skus(offers: list[OfferData], ctx: JobContext) -> set[str]:
-    """Return the external ids whose SKU is free or already theirs; record the rest as errors."""
-    ok: set[str] = set()
-    by_sku: dict[str, list[OfferData]] = defaultdict(list)
-    for o in offers:
-        by_sku[o.sku].append(o)
-    # From the offers holding these SKUs (unique index on sku) to their MoySklad bindings (unique
-    # index on system + offer). A join driven from the bindings side scans every binding on SQLite:
-    # a full import went quadratic.
-    offer_by_sku = dict(in_chunks(
-        lambda chunk: Offer.objects.filter(sku__in=chunk).values_list("sku", "pk"), list(by_sku)))
-    ext_by_offer = dict(in_chunks(
-        lambda chunk: OfferBinding.objects.filter(system=MS, offer_id__in=chunk).values_list("offer_id", "external_id"),
-        list(offer_by_sku.values())))
-    owners = {sku: ext_by_offer[pk] for sku, pk in offer_by_sku.items() if pk in ext_by_offer}
-    unbound_skus = {sku for sku, pk in offer_by_sku.items() if pk not in ext_by_offer}
-    for sku, group in by_sku.items():
-        owner = owners.get(sku)
-        for i, o in enumerate(group):
-            if sku in unbound_skus:
-                ctx.error(o.external_id, f"duplicate SKU {sku!r}: a site offer not linked to MoySklad has it")
-            elif owner and owner != o.external_id:
-                ctx.error(o.external_id, f"duplicate SKU {sku!r}: already used by MoySklad item {owner}")
-            elif not owner and i > 0:
-                ctx.error(o.external_id, f"duplicate SKU {sku!r}: also on {group[0].external_id} in this page")
-            else:
-                ok.add(o.external_id)
-    return ok
-
-
-def _save_offers(offers: list[OfferData], product_ids: dict[str, int], now) -> int:
-    """Upsert offers, their bindings and barcodes. Returns how many were created."""
-    if not offers:
-        return 0
-    bound = _bindings(OfferBinding, [o.external_id for o in offers], "offer_id")
-    existing = by_pk(Offer, [bound[o.external_id][0] for o in offers if o.external_id in bound])
-    objs = []
-    for o in offers:
-        offer = existing.get(bound[o.external_id][0]) if o.external_id in bound else None
-        offer = offer or Offer()
-        offer.product_id = product_ids[o.product_external_id]
-        offer.sku, offer.name, offer.price, offer.article, offer.code = o.sku, o.name[:512], o.price, o.article, o.code
-        offer.is_variant = o.kind == "variant"
-        offer.characteristics, offer.archived, offer.updated_at = o.characteristics, o.archived, now
-        objs.append(offer)
-    existed = [x.pk for x in objs if x.pk is not None]
-    created = len(objs) - len(existed)
-    save_all(Offer, objs, fields=["product", "sku", "name", "price", "article", "code", "is_variant",
-                                  "characteristics", "archived", "updated_at"])
-    upsert_rows(OfferBinding, [dict(system=MS, external_id=o.external_id, offer_id=obj.pk, kind=o.kind,
-                                    external_code=o.sku, external_updated_at=o.updated, synced_at=now)
-                               for o, obj in zip(offers, objs)],
-                unique_fields=["system", "external_id"],
-                update_fields=["external_code", "external_updated_at", "synced_at", "kind"])
-    # Barcodes: MoySklad sends the full list; replace ours for these offers (a new one has none).
-    if existed:
-        Barcode.objects.filter(offer_id__in=existed).delete()
-    insert_rows_ignore(Barcode, [dict(offer_id=obj.pk, kind=kind, value=value)
-                                 for o, obj in zip(offers, objs) for kind, value in dict.fromkeys(o.barcodes)],
-                       batch_size=10 * CHUNK)
-    return created
-
-
 def catalog_reconcile(client: MoySkladClient, ctx: JobContext, *, seen_folders: set[str], seen_products: set[str],
-                      seen_offers: set[str], price_type: str = "") -> None:
+                      seen_offers: set[str], price_type: PriceType | None = None) -> None:
     """After a complete full read: what we hold bound to MoySklad but the read did not list was
     probably deleted upstream. Offset paging can skip a row, so first look the missing ids up by
     id: rows that come back are imported (they were only missed), the rest is unpublished
     (archived), never deleted."""
-    now = timezone.now()
     missing_products = {ext: pid for ext, pid in ProductBinding.objects.filter(system=MS).values_list(
         "external_id", "product_id") if ext not in seen_products}
     missing_offers = {ext: (oid, kind) for ext, oid, kind in OfferBinding.objects.filter(system=MS).values_list(
@@ -385,16 +414,10 @@ def catalog_reconcile(client: MoySkladClient, ctx: JobContext, *, seen_folders: 
     gone_offers = [oid for ext, (oid, _) in missing_offers.items() if ext not in seen_offers]
     gone_folders = [cid for ext, cid in CategoryBinding.objects.filter(system=MS).values_list(
         "external_id", "category_id") if ext not in seen_folders]
-    with transaction.atomic():
-        n1 = sum(Product.objects.filter(pk__in=chunk, archived=False).update(archived=True, updated_at=now)
-                 for chunk in _chunks(gone_products))
-        n2 = sum(Offer.objects.filter(pk__in=chunk, archived=False).update(archived=True, updated_at=now)
-                 for chunk in _chunks(gone_offers))
-        n3 = sum(Category.objects.filter(pk__in=chunk, archived=False).update(archived=True, updated_at=now)
-                 for chunk in _chunks(gone_folders))
-    ctx.count("deleted_upstream_products", n1)
-    ctx.count("deleted_upstream_offers", n2)
-    ctx.count("deleted_upstream_folders", n3)
+    archived = catalog_archive(product_ids=gone_products, offer_ids=gone_offers, category_ids=gone_folders)
+    ctx.count("deleted_upstream_products", archived.products)
+    ctx.count("deleted_upstream_offers", archived.offers)
+    ctx.count("deleted_upstream_folders", archived.categories)
 
 
 def _lookup_by_id(client: MoySkladClient, entity: str, ids: list[str]) -> list[dict]:

@@ -240,6 +240,14 @@ class Catalog:
         self._last_stamp = 0
         self.changes: dict[tuple[int, int, int], int] = {}    # (kind, idx, store) -> MSK ms
         self.null_reserve: dict[tuple[int, int], float] = {}  # reserves without a store
+        # Pricing quirks of real accounts (see moysklad.Renderer.sale_prices / variant):
+        #: products with no sale price at all (their variants without an own price have none either)
+        self.p_unpriced: set[int] = set()
+        #: rows list the wholesale price before the retail one (the account's own list does not)
+        self.wholesale_first = False
+        #: a variant without an own price shows its product's prices (MoySklad's documented
+        #: fallback); off: it lists no sale prices, and the importer must fall back itself
+        self.variant_price_fallback = True
         started = time.perf_counter()
         self._generate(products, variant_share, variants_per_product, stores)
         self.generation_seconds = time.perf_counter() - started
@@ -512,6 +520,15 @@ class Catalog:
             return over["buyPrice"]
         return self.p_price[i] * (50 + (self.p_hash(i) >> 48) % 30) // 100
 
+    def unprice(self, share: float, seed_offset: int = 0) -> list[int]:
+        """Take the sale price away from a deterministic `share` of the products; returns them."""
+        rng = random.Random(self.seed * 104729 + seed_offset)
+        with self.lock:
+            chosen = sorted(rng.sample(range(self.n_products), round(self.n_products * share)))
+            self.p_unpriced.update(chosen)
+            self.version += 1
+            return chosen
+
     def sale_prices(self, price: int) -> list[int]:
         """One value per PRICE_TYPES entry, kopecks."""
         return [price if factor == 1.0 else round(price * factor / 100) * 100 for _name, factor in PRICE_TYPES]
@@ -618,7 +635,10 @@ class Catalog:
                 raise KeyError(f"no product #{i}")
             over = self.p_over.setdefault(i, {})
             for key, value in fields.items():
-                if key == "salePrice":
+                if key == "salePrice" and value is None:
+                    self.p_unpriced.add(i)      # no sale price at all (0 is a price)
+                elif key == "salePrice":
+                    self.p_unpriced.discard(i)
                     self.p_price[i] = int(round(float(value)))
                 elif key == "buyPrice":
                     over["buyPrice"] = int(round(float(value)))

@@ -353,9 +353,24 @@ class Renderer:
                 "store", cat.id_of(STORE, s), metadata=True, ui=f"{UI_BASE}warehouse/edit?id={cat.ui_id_of(STORE, s)}")}
         return ref
 
-    def sale_prices(self, price: int) -> list[dict]:
-        return [{"value": float(v), "currency": self.currency, "priceType": pt}
+    def sale_prices(self, price: int | None) -> list[dict]:
+        """A row's salePrices: none for an unpriced item; in the account's order, or wholesale first
+        when the account is set up so (the order of a row is not the account's)."""
+        if price is None:
+            return []
+        rows = [{"value": float(v), "currency": self.currency, "priceType": pt}
                 for v, pt in zip(self.cat.sale_prices(price), self.price_types)]
+        return rows[::-1] if self.cat.wholesale_first else rows
+
+    def variant_sale_prices(self, j: int) -> list[dict]:
+        cat = self.cat
+        own, p = cat.v_price[j], cat.v_product[j]
+        if own:
+            return self.sale_prices(own)
+        if not cat.variant_price_fallback or p in cat.p_unpriced:
+            return []
+        # An empty own price list shows the product's prices (documented fallback).
+        return self.sale_prices(cat.p_price[p])
 
     # -- entities ------------------------------------------------------------------------------
     def product_meta(self, i: int) -> dict:
@@ -401,7 +416,7 @@ class Renderer:
             "images": {"meta": {"href": f"{meta['href']}/images", "type": "image", "mediaType": MEDIA,
                                 "size": cat.p_images(i), "limit": 1000, "offset": 0}},
             "minPrice": {"value": 0.0, "currency": self.currency},
-            "salePrices": self.sale_prices(cat.p_price[i]),
+            "salePrices": self.sale_prices(None if i in cat.p_unpriced else cat.p_price[i]),
             "buyPrice": {"value": float(cat.p_buy_price(i)), "currency": self.currency},
             "barcodes": [{"ean13": cat.p_barcode(i)}],
             "paymentItemType": "GOOD",
@@ -435,8 +450,7 @@ class Renderer:
             "images": {"meta": {"href": f"{meta['href']}/images", "type": "image", "mediaType": MEDIA,
                                 "size": 0, "limit": 1000, "offset": 0}},
             "minPrice": {"value": 0.0, "currency": self.currency},
-            # An empty own price list shows the product's prices (documented fallback).
-            "salePrices": self.sale_prices(cat.v_effective_price(j)),
+            "salePrices": self.variant_sale_prices(j),
             "buyPrice": {"value": float(cat.p_buy_price(p)), "currency": self.currency},
             "barcodes": [{"ean13": cat.v_barcode(j)}],
             "discountProhibited": False,
@@ -1316,6 +1330,30 @@ class MoySkladEmulator(ApiEmulator):
         return info
 
     # -- control endpoints (/_sandbox/moysklad/...) --------------------------------------------
+    PRICING_OPTIONS = ("wholesale_first", "variant_price_fallback", "unpriced_share")
+
+    def configure(self, **options) -> dict:
+        """Also the account's pricing quirks: `wholesale_first` (rows list the wholesale price
+        first), `variant_price_fallback` (off: a variant without an own price lists none) and
+        `unpriced_share` (that share of the products loses its sale price)."""
+        pricing = {k: options.pop(k) for k in self.PRICING_OPTIONS if k in options}
+        cat = self.catalog
+        with cat.lock:
+            if "wholesale_first" in pricing:
+                cat.wholesale_first = bool(pricing["wholesale_first"])
+            if "variant_price_fallback" in pricing:
+                cat.variant_price_fallback = bool(pricing["variant_price_fallback"])
+            if pricing:
+                cat.version += 1
+        if pricing.get("unpriced_share"):
+            cat.unprice(float(pricing["unpriced_share"]))
+        return super().configure(**options)
+
+    def config(self) -> dict:
+        cat = self.catalog
+        return {**super().config(), "wholesale_first": cat.wholesale_first,
+                "variant_price_fallback": cat.variant_price_fallback, "unpriced_products": len(cat.p_unpriced)}
+
     def _install_control(self) -> None:
         add = self.control_router.add
         add("GET", "ids", lambda req: json_response({"products": self.product_ids(), "variants": self.variant_ids(),

@@ -60,9 +60,9 @@ def test_full_flag_runs_a_full_pass(ms):
 
 
 def test_run_lists_record_errors_in_the_summary(ms):
-    ms.entities["product"] = [product(1, salePrices=[])]
+    ms.entities["product"] = [product(1, name="")]
     code, out, _ = sync("moysklad-catalog")
-    assert code == 0 and "record errors: 1" in out and "missing sale price" in out
+    assert code == 0 and "record errors: 1" in out and "missing name" in out
 
 
 def test_run_exits_1_on_failure(ms):

@@ -142,6 +142,9 @@ class Upstream:
     def __init__(self, router: respx.MockRouter):
         self.entities: dict[str, list] = {"store": [], "productfolder": [], "product": [], "variant": []}
         self.stock: dict[str, list] = {"stock": [], "reserve": []}
+        #: the account's price types, as `context/companysettings/pricetype` lists them
+        self.price_types: list = [{"id": "p1", "name": "Цена продажи", "externalCode": "cbcf-p1"},
+                                  {"id": "opt", "name": "Оптовая цена", "externalCode": "cbcf-opt"}]
         self.fail: dict[str, object] = {}
         #: ids a plain list read skips (as offset paging on moving data can); an id lookup finds them
         self.skipped_by_paging: set[str] = set()
@@ -149,6 +152,7 @@ class Upstream:
         router.get(url__regex=rf"^{re.escape(BASE)}/entity/(?P<entity>[a-z]+)(\?.*)?$").mock(side_effect=self._list)
         router.get(url__regex=rf"^{re.escape(BASE)}/report/stock/bystore/current(\?.*)?$").mock(
             side_effect=self._stock)
+        router.get(f"{BASE}/context/companysettings/pricetype").mock(side_effect=self._price_types)
 
     # helpers for assertions
     def calls(self, path_suffix: str) -> list[httpx.Request]:
@@ -177,6 +181,14 @@ class Upstream:
             rows = [r for r in rows if not (isinstance(r, dict) and r.get("id") in self.skipped_by_paging)]
         return httpx.Response(200, json=page(copy.deepcopy(rows[offset:offset + limit]), entity, size=len(rows),
                                              limit=limit, offset=offset))
+
+    def _price_types(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if "pricetype" in self.fail:
+            response = self.fail["pricetype"](request, 0)
+            if response is not None:
+                return response
+        return httpx.Response(200, json=copy.deepcopy(self.price_types))
 
     def _stock(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)

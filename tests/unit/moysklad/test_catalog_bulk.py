@@ -7,12 +7,23 @@ from django.utils import timezone
 from catalog.models import Offer, Product
 from integrations import jobs
 from integrations.models import CategoryBinding, JobRun
-from integrations.moysklad.jobs import folders_import, products_import_page, variants_import_page
+from integrations.moysklad import jobs as ms_jobs
+from integrations.moysklad.jobs import folders_import
+from integrations.moysklad.mapping import PriceType
 from integrations.runs import JobContext
 
-from .support import folder, product, variant
+from .support import folder, price, product, variant
 
 pytestmark = pytest.mark.django_db
+RETAIL = PriceType("p1", "Цена продажи")
+
+
+def products_import_page(rows, ctx):
+    ms_jobs.products_import_page(rows, ctx, price_type=RETAIL)
+
+
+def variants_import_page(rows, ctx):
+    ms_jobs.variants_import_page(rows, ctx, price_type=RETAIL)
 
 
 def context() -> JobContext:
@@ -58,7 +69,7 @@ def test_updating_a_page_of_1000_products_takes_as_many_queries_as_100(folder_bo
     ctx = context()
     products_import_page(products(1, 100, folder=folder_bound), ctx)
     products_import_page(products(10_001, 1000, folder=folder_bound), ctx)
-    newer = {"updated": "2026-11-21 10:00:00.000", "salePrices": [{"value": 100.0}]}
+    newer = {"updated": "2026-11-21 10:00:00.000", "salePrices": price(100.0)}
     small = count_queries(lambda: products_import_page(products(1, 100, folder=folder_bound, name="Новое имя",
                                                                 **newer), ctx))
     with django_assert_max_num_queries(small):

@@ -14,7 +14,7 @@ from integrations.models import CategoryBinding, JobRun, JobState, OfferBinding,
 from integrations.runs import run_job
 from stock.models import Warehouse
 
-from .support import error_response, folder, load, product, variant
+from .support import error_response, folder, load, price, product, variant
 
 pytestmark = pytest.mark.django_db
 JOB = "moysklad-catalog"
@@ -250,9 +250,9 @@ def test_delta_run_never_archives_what_it_did_not_see(catalog):
 
 
 def test_full_run_keeps_items_whose_rows_failed_to_map(catalog):
-    """A row present upstream but unmappable today (say a price went missing) is not 'deleted'."""
+    """A row present upstream but unmappable today (say its name went missing) is not 'deleted'."""
     assert_ok(run())
-    catalog.entities["product"][0] = {**catalog.entities["product"][0], "salePrices": [],
+    catalog.entities["product"][0] = {**catalog.entities["product"][0], "name": "",
                                       "updated": "2026-11-22 09:00:00.000"}
     r = run(full=True)
     assert_ok(r)
@@ -283,7 +283,7 @@ def test_contested_name_stays_when_the_site_edit_is_newer_and_the_attempt_is_rec
     p = Product.objects.get()
     product_contested_set_by_site(product=p, field="name", value="Имя с сайта")  # edited now, after 2026-11-20
     ms.entities["product"] = [product(1, name="Другое имя из МС", updated="2026-11-20 10:05:00.000",
-                                      salePrices=[{"value": 200000.0}])]
+                                      salePrices=price(200000.0))]
     assert_ok(run())
     p.refresh_from_db()
     assert p.name == "Имя с сайта"
@@ -311,8 +311,8 @@ def test_bad_rows_are_skipped_and_recorded_while_the_rest_lands(ms):
         product(1, folder=folder(1)["id"]),                      # fine
         "garbage",                                                # malformed row
         {"name": "без id"},                                       # malformed row
-        product(3, salePrices=[]),                                # missing price
-        product(4, salePrices=[{"value": None}]),                 # null price
+        product(3, salePrices=[]),                                # no price: lands, price null
+        product(4, salePrices=price(None)),                       # null price: lands, price null
         product(5, folder="ffffffff-0000-0000-0000-00000000dead"),  # unknown folder: kept, no category
         product(6, article="ART-1"),                              # duplicate SKU of product 1 in this page
         product(7, article="SITE-SKU"),                           # duplicate of a site offer
@@ -321,13 +321,15 @@ def test_bad_rows_are_skipped_and_recorded_while_the_rest_lands(ms):
     ]
     r = run()
     assert_ok(r)  # data problems do not fail the run
-    assert sorted(Offer.objects.exclude(sku="SITE-SKU").values_list("sku", flat=True)) == ["ART-1", "ART-5", "ART-9"]
+    assert sorted(Offer.objects.exclude(sku="SITE-SKU").values_list("sku", flat=True)) == [
+        "ART-1", "ART-3", "ART-4", "ART-5", "ART-9"]
+    assert offer("ART-3").price is None and offer("ART-4").price is None
     assert offer("ART-1").product.category.name == "Папка 1"
     assert offer("ART-5").product.category is None
     assert offer("SITE-SKU").product == site_product  # untouched
-    assert r.error_count == 8
+    assert r.error_count == 6
     text = " | ".join(e["error"] for e in r.errors)
-    for expected in ("malformed product row", "missing sale price", "unknown folder", "duplicate SKU 'ART-1'",
+    for expected in ("malformed product row", "unknown folder", "duplicate SKU 'ART-1'",
                      "duplicate SKU 'SITE-SKU'", "missing name"):
         assert expected in text
     assert JobState.objects.get(job=JOB).cursor == r.started_at
@@ -368,7 +370,7 @@ def test_failed_run_moves_no_cursor_and_never_hides_anything(ms, settings):
     state_before = JobState.objects.values("cursor", "full_cursor").get(job=JOB)
     snapshot = _snapshot()
     # Now page 2 answers 500 every time: the client retries, gives up, the run fails.
-    ms.entities["product"] = [product(i, updated="2026-11-22 10:00:00.000", salePrices=[{"value": 1.0}])
+    ms.entities["product"] = [product(i, updated="2026-11-22 10:00:00.000", salePrices=price(1.0))
                               for i in range(1, 3)]  # page 1 only has two rows: the rest "vanished"
     ms.entities["product"] += [product(i) for i in range(3, 6)]
     ms.fail["product"] = lambda request, offset: error_response(500, "error_500_internal") if offset >= 2 else None
@@ -387,7 +389,7 @@ def test_failed_run_moves_no_cursor_and_never_hides_anything(ms, settings):
 
 
 def test_401_stops_the_job_with_a_clear_message(ms):
-    ms.fail["store"] = lambda request, offset: error_response(401, "error_401")
+    ms.fail["pricetype"] = lambda request, offset: error_response(401, "error_401")
     with pytest.raises(AuthError):
         run()
     failed = JobRun.objects.get(job=JOB)
@@ -414,7 +416,7 @@ def test_site_name_survives_a_later_moysklad_change_that_did_not_touch_the_name(
     product_contested_set_by_site(product=p, field="name", value="Имя с сайта")
     # Later, someone changes only the price in MoySklad: its `updated` is newer than the site edit.
     later = (timezone_now_msk() + timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M:%S.000")
-    ms.entities["product"] = [product(1, name="Имя из МС", updated=later, salePrices=[{"value": 5000.0}])]
+    ms.entities["product"] = [product(1, name="Имя из МС", updated=later, salePrices=price(5000.0))]
     assert_ok(run())
     p.refresh_from_db()
     assert p.name == "Имя с сайта"

@@ -6,7 +6,10 @@ import pytest
 
 from integrations.http.errors import MappingError
 from integrations.moysklad.mapping import (
+    PriceType,
+    PriceTypeError,
     barcodes,
+    choose_price_type,
     kopecks_to_rubles,
     map_folder,
     map_product,
@@ -18,6 +21,8 @@ from integrations.moysklad.mapping import (
     stock_quantity,
     to_msk_string,
 )
+
+from integrations.moysklad.schemas import PriceTypeInfo
 
 from .support import load, product, variant
 
@@ -61,25 +66,58 @@ def test_filter_times_are_written_in_moscow_time():
     assert to_msk_string(moment, millis=False) == "2026-11-21 00:30:00"
 
 
+RETAIL = PriceType("p1", "Цена продажи", "cbcf-p1")
+TYPES = [PriceTypeInfo("opt", "Оптовая цена", "cbcf-opt"), PriceTypeInfo("p1", "Цена продажи", "cbcf-p1")]
+
+
 def test_sale_price_is_chosen_by_price_type_not_position():
     record = {"salePrices": [{"value": 100.0, "priceType": {"id": "opt", "name": "Оптовая"}},
                              {"value": 149900.0, "priceType": {"id": "p1", "name": "Цена продажи"}}]}
-    assert sale_price(record, "Цена продажи") == Decimal("1499.00")
-    assert sale_price(record, "p1") == Decimal("1499.00")
-    assert sale_price(record) == Decimal("1.00")  # no configured type: the first
-    with pytest.raises(MappingError, match="no sale price of type"):
-        sale_price(record, "Розница")
+    assert sale_price(record, RETAIL) == Decimal("1499.00")
+    assert sale_price(record, PriceType("opt", "Оптовая")) == Decimal("1.00")
+    assert sale_price(record, PriceType("x", "Розница")) is None
 
 
-@pytest.mark.parametrize("prices", [[], None, [{"value": None}], [{"priceType": {"name": "x"}}]])
-def test_missing_or_null_price_is_a_mapping_error(prices):
-    with pytest.raises(MappingError, match="missing sale price"):
-        sale_price({"salePrices": prices})
+def test_price_type_reference_without_an_id_matches_by_name():
+    assert sale_price({"salePrices": [{"value": 500.0, "priceType": {"name": "Цена продажи"}}]}, RETAIL) == Decimal("5.00")
+
+
+@pytest.mark.parametrize("configured", ["p1", "Цена продажи", "cbcf-p1", " Цена продажи "])
+def test_configured_price_type_is_found_by_id_name_or_external_code(configured):
+    assert choose_price_type(TYPES, configured) == RETAIL
+
+
+def test_without_a_setting_the_accounts_first_price_type_is_used():
+    assert choose_price_type(TYPES, "").id == "opt"   # the account's order, whatever it is
+
+
+def test_a_configured_price_type_the_account_lacks_names_the_ones_it_has():
+    with pytest.raises(PriceTypeError) as info:
+        choose_price_type(TYPES, "Розница")
+    assert "'Розница'" in str(info.value) and "'Оптовая цена' (id opt" in str(info.value)
+    assert "'Цена продажи' (id p1" in str(info.value)
+
+
+def test_an_account_without_price_types_sells_without_prices():
+    assert choose_price_type([], "") is None
+    assert sale_price({"salePrices": [{"value": 100.0}]}, None) is None
+    with pytest.raises(PriceTypeError, match="available: none"):
+        choose_price_type([], "Цена продажи")
+
+
+@pytest.mark.parametrize("prices", [[], None, [{"value": None, "priceType": {"id": "p1"}}],
+                                    [{"value": 100.0, "priceType": {"id": "other", "name": "x"}}]])
+def test_missing_or_null_price_is_no_price(prices):
+    assert sale_price({"salePrices": prices}, RETAIL) is None
+
+
+def test_zero_is_a_price():
+    assert sale_price({"salePrices": [{"value": 0, "priceType": {"id": "p1"}}]}, RETAIL) == Decimal("0.00")
 
 
 def test_negative_price_is_a_mapping_error():
     with pytest.raises(MappingError, match="negative"):
-        sale_price({"salePrices": [{"value": -100.0}]})
+        sale_price({"salePrices": [{"value": -100.0, "priceType": {"id": "p1"}}]}, RETAIL)
 
 
 def test_barcodes_of_every_kind_are_kept():
@@ -97,7 +135,7 @@ def test_product_sku_is_article_or_code_when_article_empty():
 
 def test_product_without_variants_maps_to_one_offer():
     row = load("product_list_simple")["rows"][0]
-    p = map_product(row)
+    p = map_product(row, price_type=RETAIL)
     assert p.external_id == row["id"] and p.name == "Куртка зимняя «Аляска»" and not p.has_variants
     assert p.folder_external_id == "ffffffff-0000-0000-0000-000000000003"
     assert p.updated == parse_msk("2026-11-20 10:45:16.123")
@@ -118,7 +156,7 @@ def test_product_with_variants_needs_no_price():
 
 def test_variant_maps_to_an_offer_keyed_by_its_code():
     row = load("variant_list_two")["rows"][0]
-    v = map_variant(row)
+    v = map_variant(row, price_type=RETAIL)
     assert v.sku == "TSH-B-M-W" and v.kind == "variant" and v.price == Decimal("999.00")
     assert v.product_external_id == "22222222-0000-0000-0000-000000000001"
     assert v.characteristics == {"Размер": "M", "Цвет": "белый"}
@@ -129,7 +167,6 @@ def test_variant_maps_to_an_offer_keyed_by_its_code():
     ({"name": "no id"}, "malformed"),
     (product(1, name=""), "missing name"),
     (product(1, name=None), "missing name"),
-    (product(1, salePrices=None), "missing sale price"),
     (product(1, updated="yesterday"), "bad MoySklad datetime"),
 ])
 def test_bad_product_rows_are_mapping_errors(row, message):
@@ -140,7 +177,7 @@ def test_bad_product_rows_are_mapping_errors(row, message):
 @pytest.mark.parametrize("row,message", [
     (variant(1, "p", code=""), "no code"),
     (variant(1, "p", product=None), "no product link"),
-    (variant(1, "p", salePrices=[{"value": None}]), "missing sale price"),
+    (variant(1, "p", salePrices=[{"value": "lots", "priceType": {"id": "p1"}}]), "malformed variant row"),
 ])
 def test_bad_variant_rows_are_mapping_errors(row, message):
     with pytest.raises(MappingError, match=message):

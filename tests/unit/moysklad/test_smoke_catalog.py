@@ -26,12 +26,15 @@ def _product(i, **kw):
 @pytest.mark.django_db
 def test_catalog_import_creates_products_and_skips_bad_rows(moysklad_settings):
     with respx.mock(base_url=BASE) as mock:
+        mock.get("/context/companysettings/pricetype").respond(json=[{"id": "pt", "name": "Цена продажи"}])
         mock.get("/entity/store").respond(json=_page([], "store"))
         mock.get("/entity/productfolder").respond(json=_page([], "productfolder"))
-        mock.get("/entity/product").respond(json=_page([_product(1), _product(2, salePrices=[]), _product(3)], "product"))
+        mock.get("/entity/product").respond(json=_page([_product(1), _product(2, salePrices=[]), _product(3, name="")],
+                                                       "product"))
         mock.get("/entity/variant").respond(json=_page([], "variant"))
         run = run_job(jobs.get("moysklad-catalog"), trigger="test")
     assert run.status == JobRun.Status.SUCCESS, run.message
     assert Product.objects.count() == 2
     assert Offer.objects.get(sku="A1").price == 1499
-    assert run.error_count == 1 and "missing sale price" in run.errors[0]["error"]
+    assert Offer.objects.get(sku="A2").price is None   # no sale price: listed, not orderable
+    assert run.error_count == 1 and "missing name" in run.errors[0]["error"]
