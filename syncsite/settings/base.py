@@ -110,6 +110,10 @@ MANAGER_EMAILS = env.list("MANAGER_EMAILS", default=[])
 WEBHOOK_MAX_BODY = env.int("WEBHOOK_MAX_BODY", default=1_048_576)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY, 2_621_440)
 
+# Leases on work rows (syncsite/leases.py): a dead worker's work is free again this long after its
+# last heartbeat; the heartbeat renews every third of it.
+LEASE_SECONDS = env.float("LEASE_SECONDS", default=30.0)
+
 STOREFRONT_API_TOKEN = env.str("STOREFRONT_API_TOKEN", default="")
 # A cached stock figure older than this is re-checked live by POST /api/v1/cart/check.
 STOCK_STALE_SECONDS = env.int("STOCK_STALE_SECONDS", default=300)
