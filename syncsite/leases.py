@@ -73,6 +73,7 @@ class Lease:
         #: set by a renewal that found rows of ours taken by someone else (we stalled past the lease)
         self.lost = False
         self._lock = threading.Lock()
+        self._heartbeat: tuple[threading.Thread, threading.Event] | None = None
 
     # -- the three conditional UPDATEs ------------------------------------------------------------
     def _until(self):
@@ -122,8 +123,9 @@ class Lease:
         if renewed < len(keys):
             # Fewer than we think we hold: released meanwhile by our own thread, or taken by
             # another worker after our lease ran out. Only the second is a lost lease.
+            asked = set(keys)
             with self._lock:
-                still = [k for k in self.keys if k in set(keys)]
+                still = [k for k in self.keys if k in asked]
             held = sum(self._rows(still[i:i + CHUNK]).filter(**{self.owner_field: self.owner}).count()
                        for i in range(0, len(still), CHUNK))
             if held < len(still):
@@ -136,8 +138,9 @@ class Lease:
         """Let go of these rows (default: all), making `also` updates in the same statement (the
         work's outcome). Rows another holder took over are left alone. Returns rows released."""
         with self._lock:
-            targets = list(self.keys) if keys is None else [k for k in dict.fromkeys(keys)]
-            self.keys = [k for k in self.keys if k not in set(targets)]
+            targets = list(self.keys) if keys is None else list(dict.fromkeys(keys))
+            leaving = set(targets)
+            self.keys = [k for k in self.keys if k not in leaving]
         released = 0
         for start in range(0, len(targets), CHUNK):
             released += self._rows(targets[start:start + CHUNK]).filter(**{self.owner_field: self.owner}).update(
@@ -153,16 +156,30 @@ class Lease:
     def kept_alive(self) -> Iterator["Lease"]:
         """Renew the lease from a background thread every third of its length while the block
         runs. The thread uses its own database connection and closes it when it stops."""
-        stop = threading.Event()
-        thread = threading.Thread(target=self._beat, args=(stop,), daemon=True,
-                                  name=f"lease-{self.model._meta.model_name}")
-        thread.start()
+        self.start_heartbeat()
         try:
             yield self
         finally:
-            stop.set()
-            # Do not wait on a renewal stuck behind a lock: the thread is a daemon and ends on its own.
-            thread.join(timeout=2)
+            self.stop_heartbeat()
+
+    def start_heartbeat(self) -> None:
+        """`kept_alive` for code that cannot wrap its work in a `with` block."""
+        if self._heartbeat is not None:
+            return
+        stop = threading.Event()
+        thread = threading.Thread(target=self._beat, args=(stop,), daemon=True,
+                                  name=f"lease-{self.model._meta.model_name}")
+        self._heartbeat = (thread, stop)
+        thread.start()
+
+    def stop_heartbeat(self) -> None:
+        if self._heartbeat is None:
+            return
+        thread, stop = self._heartbeat
+        self._heartbeat = None
+        stop.set()
+        # Do not wait on a renewal stuck behind a lock: the thread is a daemon and ends on its own.
+        thread.join(timeout=2)
 
     def _beat(self, stop: threading.Event) -> None:
         try:
