@@ -8,7 +8,8 @@ a webhook must answer MoySklad within 1.5 s and an order must be accepted with t
 Why a thread: even with `retry=False`, kombu re-tries establishing a broker connection (about
 2 s against a refused Redis port; longer against a host that drops packets), and that cannot be
 bounded per call. So the send runs on a small thread pool and the caller waits at most
-`WAIT_SECONDS`; a send still running after that finishes (or fails) on its own. After a failure
+`WAIT_SECONDS` (or not at all: `wait=0`); a send still running after that finishes (or fails) on
+its own. After a failure
 the publisher stays quiet for `QUIET_SECONDS`, and it never lets more than `MAX_IN_FLIGHT` sends
 pile up, so an outage costs the callers nothing but the log lines.
 """
@@ -44,10 +45,10 @@ def _pool() -> ThreadPoolExecutor:
         return _executor
 
 
-def _send(task, args: tuple, kwargs: dict) -> bool:
+def _send(task, args: tuple, kwargs: dict, options: dict | None = None) -> bool:
     global _quiet_until, _in_flight
     try:
-        task.apply_async(args=args, kwargs=kwargs, retry=False)
+        task.apply_async(args=args, kwargs=kwargs, retry=False, **(options or {}))
         return True
     except Exception as exc:  # any broker/transport error: the row stays, the sweeper finds it
         with _lock:
@@ -59,11 +60,15 @@ def _send(task, args: tuple, kwargs: dict) -> bool:
             _in_flight -= 1
 
 
-def publish(task, *args, **kwargs) -> bool:
-    """Send `task(*args, **kwargs)` to the broker; True when the broker took it in time."""
+def publish(task, *args, wait: float = WAIT_SECONDS, options: dict | None = None, **kwargs) -> bool:
+    """Send `task(*args, **kwargs)` to the broker; True when the broker took it within `wait`
+    seconds. `wait=0` hands the send to the background sender and returns at once (True: handed
+    over): for callers that must not spend even a healthy broker's round trip, like a webhook
+    answering MoySklad. `options` go to `apply_async` (`countdown`, `queue`…). (`wait` and
+    `options` are this function's own arguments, never passed to the task.)"""
     global _in_flight
     if task.app.conf.task_always_eager:
-        task.apply_async(args=args, kwargs=kwargs)  # development: run inline
+        task.apply_async(args=args, kwargs=kwargs, **(options or {}))  # development: run inline
         return True
     with _lock:
         if time.monotonic() < _quiet_until:
@@ -73,11 +78,13 @@ def publish(task, *args, **kwargs) -> bool:
             log.warning("publish.skipped-backlog task=%s in_flight=%s", task.name, _in_flight)
             return False
         _in_flight += 1
-    future = _pool().submit(_send, task, args, kwargs)
+    future = _pool().submit(_send, task, args, kwargs, *([options] if options else []))
+    if not wait:
+        return True  # a failure is logged by the sender; the row stays and the sweeper re-signals
     try:
-        return future.result(timeout=WAIT_SECONDS)
+        return future.result(timeout=wait)
     except FutureTimeout:
-        log.warning("publish.slow task=%s: still sending after %.1fs; not waiting", task.name, WAIT_SECONDS)
+        log.warning("publish.slow task=%s: still sending after %.1fs; not waiting", task.name, wait)
         return False
 
 

@@ -182,7 +182,8 @@ def test_product_update_refreshes_that_product(client, fake_ms, shop, published)
     assert process_all() == {"imported": 1}
     shop.phone.refresh_from_db()
     assert shop.phone.price == 1599 and shop.phone.product.name == "Телефон X"
-    assert len(fake_ms.calls("GET", f"/entity/product/{shop.phone_ms_id}")) == 1
+    (call,) = fake_ms.calls("GET", "/entity/product")  # one list read by id, not a GET per event
+    assert call.url.params["filter"].startswith(f"id={shop.phone_ms_id};")
 
 
 def test_variant_of_an_unknown_product_imports_the_product_first(client, fake_ms, db, published):
@@ -198,7 +199,8 @@ def test_variant_of_an_unknown_product_imports_the_product_first(client, fake_ms
     assert Offer.objects.get(sku="CASE-BLUE").product.name == "Чехол"
 
 
-def test_product_and_variant_delete_archive(client, fake_ms, shop, published):
+def test_confirmed_deletes_unpublish_the_product_and_the_variant(client, fake_ms, shop, published):
+    """MoySklad no longer lists either id: the deletions are confirmed, and we archive (never delete)."""
     from integrations.models import ProductBinding
 
     ProductBinding.objects.create(product=shop.phone.product, external_id=shop.phone_ms_id)
@@ -206,7 +208,9 @@ def test_product_and_variant_delete_archive(client, fake_ms, shop, published):
     assert process_all() == {"archived": 2}
     assert Product.objects.get(pk=shop.phone.product_id).archived
     assert set(Offer.objects.values_list("sku", "archived")) == {("PHONE-1", True), ("CASE-RED", True)}
-    assert not fake_ms.requests
+    # Asked MoySklad first: one read by id per kind, archived rows included.
+    assert [r.url.path.rsplit("/", 1)[-1] for r in fake_ms.requests] == ["product", "variant"]
+    assert all("archived=true;archived=false" in r.url.params["filter"] for r in fake_ms.requests)
 
 
 def test_forged_href_to_another_host_is_never_followed(client, fake_ms, db, published):
