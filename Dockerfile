@@ -14,4 +14,4 @@ RUN pip install -e . && useradd --create-home syncsite && mkdir -p /app/var && c
 USER syncsite
 RUN SECRET_KEY=build python manage.py collectstatic --noinput -v 0
 EXPOSE 8000
-CMD ["gunicorn", "syncsite.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "30", "--access-logfile", "-"]
+CMD ["gunicorn", "--config", "python:syncsite.gunicorn_conf", "syncsite.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "30", "--access-logfile", "-"]

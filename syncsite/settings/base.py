@@ -120,6 +120,9 @@ STOREFRONT_API_TOKEN = env.str("STOREFRONT_API_TOKEN", default="")
 # A cached stock figure older than this is re-checked live by POST /api/v1/cart/check.
 STOCK_STALE_SECONDS = env.int("STOCK_STALE_SECONDS", default=300)
 
+# Django configures logging through this: dictConfig, after installing the masking of secrets
+# (webhook tokens in paths, credentials in URLs) for every record the process logs.
+LOGGING_CONFIG = "syncsite.logmask.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
