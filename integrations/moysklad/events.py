@@ -77,6 +77,7 @@ SWEEP_EVERY = timedelta(minutes=1)       # the beat schedule of moysklad-events-
 STOCK_EVENT = ("webhookstock", "STOCK")
 ID_CHUNK = 100                           # ids per `filter=id=…;id=…` request (44 URL bytes each)
 INSERT_CHUNK = 1000                      # events per INSERT (a notification has at most 1,000)
+SIGNAL_GATHER = 0.1                      # seconds the webhook's signals gather into one message
 #: what each kind of event may ask for; anything else is ignored
 HANDLED: dict[str, frozenset[str]] = {
     "product": frozenset({"CREATE", "UPDATE", "DELETE"}),
@@ -195,13 +196,14 @@ def events_store(*, events: list[ParsedEvent]) -> list[int]:
 
 
 def events_signal(ids: list[int], *, wait: bool = True) -> bool:
-    """Signal the worker to process these events. `wait=False` (the webhook) does not wait for
-    the broker's answer."""
+    """Signal the worker to process these events. `wait=False` (the webhook) neither waits for
+    the broker nor sends a message per request: the ids join the one message this process sends
+    for every notification of the next SIGNAL_GATHER seconds."""
     from .tasks import events_process_task
 
     if wait:
         return publisher.publish(events_process_task, list(ids))
-    return publisher.publish(events_process_task, list(ids), wait=0)
+    return publisher.publish(events_process_task, list(ids), wait=0, gather=SIGNAL_GATHER)
 
 
 # ------------------------------------------------------------------------------------------------
