@@ -40,6 +40,7 @@ from collections import defaultdict
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
@@ -158,22 +159,27 @@ def notification_parse(data, *, request_id: str, raw: bytes) -> list[ParsedEvent
     return out
 
 
+@lru_cache(maxsize=16)
+def _insert_sql(vendor: str, rows: int) -> tuple[list, str]:
+    """The fields and the statement for `rows` events (built once per size and database)."""
+    connection = connections[router.db_for_write(InboundEvent)]
+    qn = connection.ops.quote_name
+    fields = [f for f in InboundEvent._meta.local_concrete_fields if not f.primary_key]
+    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    return fields, (f"INSERT INTO {qn(InboundEvent._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+                    f"VALUES {', '.join([placeholder] * rows)} ON CONFLICT DO NOTHING RETURNING {qn('id')}")
+
+
 def _insert_new(rows: list[InboundEvent]) -> list[int]:
     """INSERT … ON CONFLICT DO NOTHING RETURNING id: one statement (in autocommit, its own
     transaction: no BEGIN/COMMIT round trips) stores the new events and names them; repeats of
     stored events are skipped."""
-    db = router.db_for_write(InboundEvent)
-    connection = connections[db]
-    qn = connection.ops.quote_name
-    fields = [f for f in InboundEvent._meta.local_concrete_fields if not f.primary_key]
-    columns = ", ".join(qn(f.column) for f in fields)
-    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    connection = connections[router.db_for_write(InboundEvent)]
     ids: list[int] = []
     for start in range(0, len(rows), INSERT_CHUNK):
         chunk = rows[start:start + INSERT_CHUNK]
-        params = [f.get_db_prep_save(f.pre_save(row, True), connection) for row in chunk for f in fields]
-        sql = (f"INSERT INTO {qn(InboundEvent._meta.db_table)} ({columns}) VALUES "
-               f"{', '.join([placeholder] * len(chunk))} ON CONFLICT DO NOTHING RETURNING {qn('id')}")
+        fields, sql = _insert_sql(connection.vendor, len(chunk))
+        params = [f.get_db_prep_save(getattr(row, f.attname), connection) for row in chunk for f in fields]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             ids += [row[0] for row in cursor.fetchall()]
