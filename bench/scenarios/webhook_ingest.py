@@ -196,11 +196,14 @@ class WebhookIngest(Scenario):
         r.add("import overlapped the load", int(during["import_still_running_at_end"]), "", g("==", 1),
               note=f"import job {imported.get('job_seconds')} s, status {imported.get('status')}, "
                    f"counts {imported.get('counts')}")
+        # A 200 leaves only after the INSERT committed, so every answered event is stored; a request
+        # the generator gave up on may be stored too (MoySklad would retry it: the dedup key holds).
         stored = min(done["stored"], done["distinct_dedup_keys"])
-        r.add("stored (distinct keys)", stored, "events", g("==", answered))
+        r.add("stored (distinct keys)", stored, "events", g(">=", answered),
+              note=f"{answered} answered 200; {stored - answered} stored but answered after the generator's timeout")
         r.add("processed (done/ignored)", done["processed"], "events",
               note=f"by status {done['by_status']}; {done['events_per_second']} events/s in one process")
-        r.add("lost", answered - done["processed"], "events", g("==", 0))
+        r.add("lost (stored, never processed)", stored - done["processed"], "events", g("==", 0))
         r.add("one 1,000-event notification: MoySklad requests", cost["sandbox"]["requests"], "req", g("<=", 12),
               note=f"{cost['events']} events, {cost['distinct_documents']} products; one GET per event before "
                    f"coalescing and bulk reads; statuses {cost['statuses']}")
