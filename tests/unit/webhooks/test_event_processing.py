@@ -184,3 +184,25 @@ def test_an_interrupted_batch_goes_back_to_received(client, fake_ms, published, 
         events_process(event_ids=[event_id])
     event = InboundEvent.objects.get()
     assert (event.status, event.lease_owner) == ("received", "")
+
+
+
+def test_each_event_keeps_its_own_outcome_and_note_in_one_statement_per_status(client, fake_ms, db, published,
+                                                                                django_assert_max_num_queries):
+    from integrations.moysklad.events import Batch
+
+    deliver(client, notification(*[("product", pid(n), "UPDATE") for n in range(4)]))
+    events = list(InboundEvent.objects.order_by("pk"))
+    lease = Lease(InboundEvent)
+    lease.take([e.pk for e in events], status="processing")
+    batch = Batch(lease, events)
+    batch.fail(events[:1], "first error")
+    batch.fail(events[1:2], "second error")
+    batch.done(events[2:3], "imported")
+    batch.ignore(events[3:], "not ours")
+    with django_assert_max_num_queries(3):
+        batch.flush()
+    got = list(InboundEvent.objects.order_by("pk").values_list("status", "error", "lease_owner"))
+    assert got == [("failed", "first error", ""), ("failed", "second error", ""), ("done", "", ""),
+                   ("ignored", "not ours", "")]
+    assert batch.counts == {"failed": 2, "imported": 1, "ignored": 1}
