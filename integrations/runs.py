@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
 
+from django.db import transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -151,22 +152,31 @@ def run_job(spec: JobSpec, *, full: bool = False, trigger: str = "beat",
             with lease.kept_alive():
                 spec.func(ctx)
         except NotConfigured as exc:
-            _finish(ctx, JobRun.Status.NOT_CONFIGURED, str(exc))
+            _finish(ctx, JobRun.Status.NOT_CONFIGURED, str(exc), lease=lease)
             return run
         except BaseException as exc:
-            _finish(ctx, JobRun.Status.FAILED, f"{exc.__class__.__name__}: {exc}")
+            _finish(ctx, JobRun.Status.FAILED, f"{exc.__class__.__name__}: {exc}", lease=lease)
             log.exception("%s.failed", spec.name)
             if raise_errors or not isinstance(exc, Exception):
                 raise
             return run
         summary = f"{ctx.error_count} record errors" if ctx.error_count else "ok"
-        _finish(ctx, JobRun.Status.SUCCESS, summary, move_cursor=True)
+        _finish(ctx, JobRun.Status.SUCCESS, summary, move_cursor=True, lease=lease)
         return run
     finally:
-        lease.release()
+        lease.release()  # whatever happened above; a no-op once _finish released it
 
 
-def _finish(ctx: JobContext, status: str, message: str, move_cursor: bool = False) -> None:
+def _finish(ctx: JobContext, status: str, message: str, move_cursor: bool = False, lease: Lease | None = None) -> None:
+    """Close the run, move the cursor and free the lock in one transaction: whoever sees the run
+    finished also sees the lock free."""
+    with transaction.atomic():
+        _close(ctx, status, message, move_cursor)
+        if lease is not None:
+            lease.release()
+
+
+def _close(ctx: JobContext, status: str, message: str, move_cursor: bool) -> None:
     run = ctx.run
     run.status, run.message, run.finished_at = status, message[:4000], timezone.now()
     run.counts, run.errors, run.error_count = dict(ctx.counts), list(ctx.errors), ctx.error_count
