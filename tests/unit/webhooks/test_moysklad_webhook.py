@@ -277,3 +277,23 @@ def test_event_whose_link_is_not_its_type_is_not_followed(client, fake_ms, db, p
     deliver(client, body)
     assert process_all() == {"ignored": 1}
     assert not fake_ms.requests
+
+
+def test_the_webhook_is_one_insert_and_skips_sessions_auth_csrf_and_messages(client, fake_ms, published, monkeypatch,
+                                                                              django_assert_num_queries):
+    from django.contrib.auth.middleware import AuthenticationMiddleware
+    from django.contrib.messages.middleware import MessageMiddleware
+    from django.contrib.sessions.middleware import SessionMiddleware
+    from django.middleware.csrf import CsrfViewMiddleware
+
+    def not_for_webhooks(*args, **kwargs):
+        raise AssertionError("the webhook went through the middleware stack")
+
+    for cls, hook in ((SessionMiddleware, "process_request"), (AuthenticationMiddleware, "process_request"),
+                      (CsrfViewMiddleware, "process_view"), (MessageMiddleware, "process_request")):
+        monkeypatch.setattr(cls, hook, not_for_webhooks)
+    with django_assert_num_queries(1):   # INSERT … ON CONFLICT DO NOTHING RETURNING id
+        response = deliver(client, notification(("product", "p1", "UPDATE"), ("variant", "v1", "DELETE")))
+    assert response.status_code == 200 and response.json() == {"stored": 2, "queued": 2}
+    assert not response.cookies
+    assert InboundEvent.objects.count() == 2
