@@ -21,7 +21,6 @@ import asyncio
 import json
 import resource
 import sys
-import time
 import uuid
 from urllib.parse import urlsplit
 
