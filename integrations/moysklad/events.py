@@ -44,7 +44,7 @@ from functools import lru_cache
 from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
-from django.db import connections, router, transaction
+from django.db import InterfaceError, OperationalError, connections, router, transaction
 from django.db.models import Case, F, Min, Q, TextField, Value, When
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -186,6 +186,23 @@ def _insert_new(rows: list[InboundEvent]) -> list[int]:
     return sorted(ids)
 
 
+def _insert_reconnecting(rows: list[InboundEvent]) -> list[int]:
+    """The INSERT without the per-request health check (CONN_HEALTH_CHECKS' `SELECT 1`, a round
+    trip as long as the INSERT itself): a persistent connection that died meanwhile fails the
+    INSERT instead, and it is retried once on a new connection. Retrying is safe: a row the first
+    attempt did store is a conflict now, stored once (and the sweeper signals it)."""
+    connection = connections[router.db_for_write(InboundEvent)]
+    if connection.in_atomic_block:
+        return _insert_new(rows)  # inside someone's transaction: theirs to retry
+    connection.health_check_done = True  # checked by the INSERT itself, below
+    try:
+        return _insert_new(rows)
+    except (OperationalError, InterfaceError):
+        log.warning("moysklad.webhook.reconnect: the database connection was gone; retrying once")
+        connection.close()
+        return _insert_new(rows)
+
+
 def events_store(*, events: list[ParsedEvent]) -> list[int]:
     """Store the events (a repeat of a stored one is ignored by the unique key) and, after commit,
     hand the signal to the background sender without waiting for the broker. Returns the ids of
@@ -195,7 +212,7 @@ def events_store(*, events: list[ParsedEvent]) -> list[int]:
     rows = [InboundEvent(system=MS, dedup_key=e.dedup_key, request_id=e.request_id, entity_type=e.entity_type,
                          action=e.action, entity_href=e.href, payload=e.payload, received_at=now) for e in events]
     with transaction.atomic() if len(rows) > INSERT_CHUNK else nullcontext():
-        ids = _insert_new(rows)
+        ids = _insert_reconnecting(rows)
     if ids:
         transaction.on_commit(lambda: events_signal(ids, wait=False), robust=True)
     return ids

@@ -10,6 +10,7 @@ from django.utils import timezone
 from catalog.models import Offer, Product
 from integrations.models import InboundEvent, JobRun
 from integrations.moysklad.events import events_reprocess, events_sweep
+from tests.conftest import needs_postgres
 from tests.orders_fixtures import WEBHOOK_TOKEN, deliver, notification, process_all
 
 pytestmark = pytest.mark.django_db
@@ -297,3 +298,34 @@ def test_the_webhook_is_one_insert_and_skips_sessions_auth_csrf_and_messages(cli
     assert response.status_code == 200 and response.json() == {"stored": 2, "queued": 2}
     assert not response.cookies
     assert InboundEvent.objects.count() == 2
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_database_connection_that_died_is_replaced_and_the_notification_stored(client, fake_ms, published):
+    """The webhook skips the per-request health check (a round trip as long as its INSERT): a
+    persistent connection the server dropped meanwhile fails the INSERT, which is retried once on
+    a new connection."""
+    import psycopg
+    from django.db import connection
+
+    from django.db import close_old_connections
+
+    assert deliver(client, notification(("product", "p1", "UPDATE")), request_id="r1").status_code == 200
+    checks = []
+    close_old_connections()   # what a server does between requests: the next use would be health-checked
+    real_is_usable = connection.is_usable
+    connection.is_usable = lambda: checks.append(1) or real_is_usable()
+    try:
+        assert deliver(client, notification(("product", "p0", "UPDATE")), request_id="r0").status_code == 200
+    finally:
+        del connection.is_usable
+    assert not checks   # no SELECT 1 before the INSERT
+    s = connection.settings_dict
+    pid = connection.connection.info.backend_pid
+    with psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432, user=s["USER"],
+                         password=s["PASSWORD"] or None, dbname=s["NAME"], autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    response = deliver(client, notification(("product", "p2", "UPDATE")), request_id="r2")
+    assert response.status_code == 200 and response.json() == {"stored": 1, "queued": 1}
+    assert InboundEvent.objects.count() == 3
