@@ -383,6 +383,10 @@ class InboundEvent(models.Model):
     error = models.TextField(blank=True)
     received_at = models.DateTimeField(db_index=True, default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # The worker processing the event holds it on a short lease (syncsite.leases) renewed while it
+    # works; a row `processing` whose lease ran out lost its worker and is taken up again.
+    lease_owner = models.CharField(max_length=128, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -14,15 +14,19 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
+
+from syncsite.leases import Lease, lease_seconds
 
 from .http.errors import NotConfigured
 from .models import JobRun, JobState
 
 log = logging.getLogger("syncsite.jobs")
 
-LEASE = timedelta(minutes=10)
+#: the job lock's lease (syncsite.leases): renewed by a heartbeat while the job runs, so a killed
+#: worker's lock frees itself this long after its last beat
+LEASE = timedelta(seconds=lease_seconds())
 MAX_STORED_ERRORS = 200
 
 
@@ -85,12 +89,11 @@ class JobContext:
             self.flush()
 
     def flush(self) -> None:
-        """Write progress to the run row (the admin reads it) and renew the lock's lease."""
-        now = timezone.now()
+        """Write progress to the run row (the admin reads it). The lock's lease is renewed by its
+        heartbeat, whether or not the job reports progress."""
         JobRun.objects.filter(pk=self.run.pk).update(
             counts=dict(self.counts), progress_done=self.done, progress_total=self.total,
-            errors=list(self.errors), error_count=self.error_count, heartbeat_at=now)
-        JobState.objects.filter(job=self.spec.name, locked_by=self.owner).update(locked_until=now + LEASE)
+            errors=list(self.errors), error_count=self.error_count, heartbeat_at=timezone.now())
 
 
 class JobLocked(Exception):
@@ -101,19 +104,21 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
-def acquire_lock(job: str, owner: str) -> bool:
-    """Atomic conditional UPDATE: takes the lock only if free or its lease ran out."""
+def job_lease(owner: str) -> Lease:
+    """The job lock: a lease on the job's JobState row."""
+    return Lease(JobState, owner_field="locked_by", until_field="locked_until", owner=owner)
+
+
+def acquire_lock(job: str, owner: str) -> Lease | None:
+    """Take the job's lock if it is free or its lease ran out (one conditional UPDATE). The lease,
+    or None."""
     JobState.objects.get_or_create(job=job)
-    now = timezone.now()
-    with transaction.atomic():
-        taken = JobState.objects.filter(job=job).filter(
-            Q(locked_by="") | Q(locked_until__lt=now) | Q(locked_by=owner)
-        ).update(locked_by=owner, locked_until=now + LEASE)
-    return taken == 1
+    lease = job_lease(owner)
+    return lease if lease.take_one(job) else None
 
 
 def release_lock(job: str, owner: str) -> None:
-    JobState.objects.filter(job=job, locked_by=owner).update(locked_by="", locked_until=None)
+    job_lease(owner).release([job])
 
 
 def run_job(spec: JobSpec, *, full: bool = False, trigger: str = "beat",
@@ -130,7 +135,8 @@ def run_job(spec: JobSpec, *, full: bool = False, trigger: str = "beat",
         JobState.objects.update_or_create(job=spec.name, defaults={"last_run": run})
         return run
     owner = _owner()
-    if not acquire_lock(spec.name, owner):
+    lease = acquire_lock(spec.name, owner)
+    if lease is None:
         return JobRun.objects.create(job=spec.name, full=full, trigger=trigger, started_at=started,
                                      finished_at=started, status=JobRun.Status.SKIPPED,
                                      message="another run of this job holds the lock")
@@ -140,25 +146,37 @@ def run_job(spec: JobSpec, *, full: bool = False, trigger: str = "beat",
         run = JobRun.objects.create(job=spec.name, full=full, trigger=trigger, started_at=started,
                                     heartbeat_at=started, window_from=since)
         ctx = JobContext(spec=spec, run=run, since=since, owner=owner, progress=progress)
+        # Each renewal of the lock also marks the run alive for the admin's sync-health view.
+        lease.on_beat = lambda: JobRun.objects.filter(pk=run.pk).update(heartbeat_at=Now())
         try:
-            spec.func(ctx)
+            with lease.kept_alive():
+                spec.func(ctx)
         except NotConfigured as exc:
-            _finish(ctx, JobRun.Status.NOT_CONFIGURED, str(exc))
+            _finish(ctx, JobRun.Status.NOT_CONFIGURED, str(exc), lease=lease)
             return run
         except BaseException as exc:
-            _finish(ctx, JobRun.Status.FAILED, f"{exc.__class__.__name__}: {exc}")
+            _finish(ctx, JobRun.Status.FAILED, f"{exc.__class__.__name__}: {exc}", lease=lease)
             log.exception("%s.failed", spec.name)
             if raise_errors or not isinstance(exc, Exception):
                 raise
             return run
         summary = f"{ctx.error_count} record errors" if ctx.error_count else "ok"
-        _finish(ctx, JobRun.Status.SUCCESS, summary, move_cursor=True)
+        _finish(ctx, JobRun.Status.SUCCESS, summary, move_cursor=True, lease=lease)
         return run
     finally:
-        release_lock(spec.name, owner)
+        lease.release()  # whatever happened above; a no-op once _finish released it
 
 
-def _finish(ctx: JobContext, status: str, message: str, move_cursor: bool = False) -> None:
+def _finish(ctx: JobContext, status: str, message: str, move_cursor: bool = False, lease: Lease | None = None) -> None:
+    """Close the run, move the cursor and free the lock in one transaction: whoever sees the run
+    finished also sees the lock free."""
+    with transaction.atomic():
+        _close(ctx, status, message, move_cursor)
+        if lease is not None:
+            lease.release()
+
+
+def _close(ctx: JobContext, status: str, message: str, move_cursor: bool) -> None:
     run = ctx.run
     run.status, run.message, run.finished_at = status, message[:4000], timezone.now()
     run.counts, run.errors, run.error_count = dict(ctx.counts), list(ctx.errors), ctx.error_count

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from catalog.models import Offer
 from stock.models import StockLevel
+from syncsite.leases import Lease
 
 from .models import (
     Customer,
@@ -459,17 +460,21 @@ def reservations_reapply(*, offer_ids: Iterable[int] | None = None) -> int:
 # ------------------------------------------------------------------------------------------------
 # Export bookkeeping (called by the exporter in integrations; the domain keeps its own state)
 # ------------------------------------------------------------------------------------------------
-def order_export_claim(*, order_id: int, owner: str, lease_seconds: int = 300) -> bool:
-    """Take the per-order export lease (an atomic conditional UPDATE: works the same on SQLite and
-    PostgreSQL, and frees itself if a worker dies). Two exporters never work on one order."""
-    now = timezone.now()
-    return Order.objects.filter(pk=order_id, export_state=ExportState.PENDING).filter(
-        Q(export_lease_until__isnull=True) | Q(export_lease_until__lt=now) | Q(export_lease_owner=owner)
-    ).update(export_lease_until=now + timedelta(seconds=lease_seconds), export_lease_owner=owner) == 1
+def _export_lease(owner: str | None) -> Lease:
+    return Lease(Order, owner_field="export_lease_owner", until_field="export_lease_until", owner=owner)
+
+
+def order_export_claim(*, order_id: int, owner: str | None = None) -> Lease | None:
+    """Take the per-order export lease (syncsite.leases: short, and renewed by the exporter's
+    heartbeat while it works), so two exporters never work on one order and a dead exporter's
+    order is free again within a lease. The lease, or None when someone else holds the order or
+    it is not pending."""
+    lease = _export_lease(owner)
+    return lease if lease.take_one(order_id, Q(export_state=ExportState.PENDING)) else None
 
 
 def order_export_release(*, order_id: int, owner: str) -> None:
-    Order.objects.filter(pk=order_id, export_lease_owner=owner).update(export_lease_until=None, export_lease_owner="")
+    _export_lease(owner).release([order_id])
 
 
 def order_exported_mark(*, order: Order) -> None:

@@ -132,6 +132,12 @@ class FakeMoySklad:
         if match and m == "GET":
             demand = self.demands.get(match.group(1))
             return httpx.Response(200, json=copy.deepcopy(demand)) if demand else _error(404, 1021, "not found")
+        match = re.fullmatch(r"/entity/(product|variant|demand)", path)
+        if match and m == "GET":
+            # Lists read by id (`filter=id=a;id=b;…`), as the webhook events are fetched in bulk.
+            store = self.demands if match.group(1) == "demand" else self.entities[match.group(1)]
+            ids = self._ids(params)
+            return self._list([row for key, row in store.items() if ids is None or key in ids])
         match = re.fullmatch(r"/entity/(product|variant)/([^/]+)", path)
         if match and m == "GET":
             row = self.entities[match.group(1)].get(match.group(2))
@@ -153,8 +159,14 @@ class FakeMoySklad:
         for cond in re.split(r"(?<!\\);", params.get("filter", "")):
             if "=" in cond and not any(op in cond for op in (">=", "<=")):
                 k, v = cond.split("=", 1)
-                out[k] = v.replace("\\;", ";")
+                if k != "id":  # several ids mean "any of them": see _ids
+                    out[k] = v.replace("\\;", ";")
         return out
+
+    @staticmethod
+    def _ids(params: dict) -> set[str] | None:
+        ids = {cond[3:] for cond in params.get("filter", "").split(";") if cond.startswith("id=")}
+        return ids or None
 
     def _counterparty(self, m: str, params: dict, body) -> httpx.Response:
         if m == "GET":
@@ -181,6 +193,8 @@ class FakeMoySklad:
             rows = list(self.orders.values())
             for k, v in self._filters(params).items():
                 rows = [r for r in rows if str(r.get(k, "")) == v]
+            ids = self._ids(params)
+            rows = [r for r in rows if ids is None or r["id"] in ids]
             expand = "positions" in params.get("expand", "")
             return self._list([self._order_out(r, expand) for r in rows][:int(params.get("limit", 1000))])
         if m == "POST":

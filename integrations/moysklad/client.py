@@ -16,6 +16,7 @@ from integrations.http.paging import map_ordered
 from integrations.http.ratelimit import Limiter, limiter_for
 
 from .constants import HEAVY_REPORT_WEIGHT, HEAVY_REPORTS, PAGE_MAX, PAGE_MAX_EXPANDED
+from .hrefs import href_relative
 from .mapping import PriceType, choose_price_type, to_msk_string
 from .schemas import PRICE_TYPES, Page
 
@@ -89,30 +90,17 @@ class MoySkladClient(BaseClient):
         return {"meta": {"href": self.href(entity, entity_id), "type": type_ or entity, "mediaType": "application/json"}}
 
     def owns(self, href: str) -> bool:
-        """True when `href` points at our configured API: same scheme, host and port, a path under
-        the base path, no user info and no `..` segments (never follow a link anywhere else; our
-        Authorization header would go with it)."""
-        if not isinstance(href, str):
-            return False
-        try:
-            target, base = urlsplit(href), urlsplit(self.base_url)
-            target_port, base_port = target.port, base.port
-        except ValueError:
-            return False
-        base_path = base.path.rstrip("/")
-        segments = target.path.split("/")
-        return (target.scheme == base.scheme and target.hostname == base.hostname and target_port == base_port
-                and "@" not in target.netloc and ".." not in segments and "." not in segments
-                and (target.path == base_path or target.path.startswith(base_path + "/")))
+        """True when `href` points at our configured API (never follow a link anywhere else: our
+        Authorization header would go with it). The rules are in `hrefs.href_relative`."""
+        return href_relative(href, self.base_url) is not None
 
     def get_href(self, href: str) -> dict:
         """GET a `meta.href` (or `nextHref`, a webhook's link) that MoySklad gave us."""
-        if not self.owns(href):
-            raise RejectedError(f"refusing to follow {href!r}: not under MOYSKLAD_BASE_URL", system=self.system,
-                                url=str(href)[:500])
-        parts = urlsplit(href)
-        relative = parts.path[len(urlsplit(self.base_url).path.rstrip("/")):] or "/"
-        return self.get_json(relative + (f"?{parts.query}" if parts.query else ""))
+        relative = href_relative(href, self.base_url)
+        if relative is None:
+            raise RejectedError(f"refusing to follow {str(href)[:300]!r}: not under MOYSKLAD_BASE_URL",
+                                system=self.system, url=str(href)[:500])
+        return self.get_json(relative)
 
     # -- lists ----------------------------------------------------------------------------------
     def iter_pages(self, entity: str, *, filters: list[str] | None = None, order: str | None = None,

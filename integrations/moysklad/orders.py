@@ -5,7 +5,8 @@ Export (site -> `customerorder`), exactly once on MoySklad's side
 The orders table is the outbox: `orders-export` (every minute) and the per-order task queued after
 commit both call `OrderExportSession.export`. For one order:
 
-1. Take the order's export lease (a conditional UPDATE), so two exporters never work on one order.
+1. Take the order's export lease (syncsite.leases: short, renewed while the export runs), so two
+   exporters never work on one order and a dead exporter's order is taken up within a minute.
 2. Get or create the `OrderBinding` with our stable code (the order's UUID) and no external id.
 3. If an earlier attempt may have reached MoySklad (`create_attempted_at` is set: a dropped
    connection, a killed worker), look the order up by `externalCode` first and bind it if found.
@@ -58,7 +59,6 @@ log = logging.getLogger("syncsite.moysklad.orders")
 MS = System.MOYSKLAD
 
 MAX_EXPORT_ATTEMPTS = 10          # then the order is `failed` and waits for a manager
-LEASE_SECONDS = 300               # longer than one export can take with retries
 DEFAULTS_TTL = 3600               # organization/store lookups are cached this long
 FIRST_POLL_WINDOW = timedelta(days=7)
 
@@ -211,8 +211,10 @@ class OrderExportSession:
         MissingDependencyError / RejectedError after recording them on the order; transport errors
         propagate for the caller to retry."""
         owner = _owner()
-        if not order_services.order_export_claim(order_id=order_id, owner=owner, lease_seconds=LEASE_SECONDS):
+        lease = order_services.order_export_claim(order_id=order_id, owner=owner)
+        if lease is None:
             return "skipped"
+        lease.start_heartbeat()  # a short lease, renewed while this export runs, however long it takes
         try:
             order = Order.objects.select_related("customer").get(pk=order_id)
             binding, _ = OrderBinding.objects.get_or_create(
@@ -243,6 +245,7 @@ class OrderExportSession:
             order_services.order_export_failed_mark(order_id=order_id, error=str(exc), final=False)
             raise
         finally:
+            lease.stop_heartbeat()
             order_services.order_export_release(order_id=order_id, owner=owner)
 
     def _bind(self, order: Order, binding: OrderBinding, remote: dict) -> None:

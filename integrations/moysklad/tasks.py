@@ -30,7 +30,7 @@ def events_process_task(self, event_ids: list[int]) -> dict:
 
 
 @shared_task(name="integrations.moysklad.events_sweep", acks_late=True, ignore_result=True)
-def events_sweep_task() -> dict:
+def events_sweep_task(follow_up: bool = True) -> dict:
     from .events import events_sweep
 
-    return events_sweep()
+    return events_sweep(follow_up=follow_up)

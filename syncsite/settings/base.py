@@ -83,6 +83,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: webhooks are answered from a short path, without sessions, auth, CSRF or messages.
+    "syncsite.middleware.WebhookShortCircuitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin CSS, API docs assets) served by the app itself, compressed and cached,
     # so gunicorn with DEBUG off needs no separate web server for them.
@@ -162,10 +164,17 @@ MANAGER_EMAILS = env.list("MANAGER_EMAILS", default=[])
 WEBHOOK_MAX_BODY = env.int("WEBHOOK_MAX_BODY", default=1_048_576)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY, 2_621_440)
 
+# Leases on work rows (syncsite/leases.py): a dead worker's work is free again this long after its
+# last heartbeat; the heartbeat renews every third of it.
+LEASE_SECONDS = env.float("LEASE_SECONDS", default=30.0)
+
 STOREFRONT_API_TOKEN = env.str("STOREFRONT_API_TOKEN", default="")
 # A cached stock figure older than this is re-checked live by POST /api/v1/cart/check.
 STOCK_STALE_SECONDS = env.int("STOCK_STALE_SECONDS", default=300)
 
+# Django configures logging through this: dictConfig, after installing the masking of secrets
+# (webhook tokens in paths, credentials in URLs) for every record the process logs.
+LOGGING_CONFIG = "syncsite.logmask.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -22,6 +22,10 @@ MOYSKLAD = {
     "PAGE_SIZE": env.int("MOYSKLAD_PAGE_SIZE", default=1000),
 }
 
+# MoySklad requests one webhook notification may cause (coalesced, bulk reads need ~10 for 1,000
+# events); events past the cap are left to the scheduled polls.
+MOYSKLAD_EVENT_REQUESTS_MAX = env.int("MOYSKLAD_EVENT_REQUESTS_MAX", default=25)
+
 OZON = {
     "BASE_URL": env.str("OZON_BASE_URL", default="https://api-seller.ozon.ru").rstrip("/"),
     "CLIENT_ID": env.str("OZON_CLIENT_ID", default=""),

@@ -1,5 +1,6 @@
 """The job runner: not-configured, the lease lock, the cursor, JobRun bookkeeping."""
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -8,7 +9,7 @@ from django.utils import timezone
 
 from integrations import jobs
 from integrations.models import JobRun, JobState
-from integrations.runs import LEASE, JobSpec, acquire_lock, release_lock, run_job
+from integrations.runs import JobSpec, acquire_lock, release_lock, run_job
 from tests.conftest import needs_postgres
 
 
@@ -92,17 +93,24 @@ def test_an_expired_lease_is_taken_over():
     assert JobState.objects.get(job="test-job").locked_by == ""
 
 
-@pytest.mark.django_db
-def test_progress_renews_the_lease():
-    leases = []
+@pytest.mark.django_db(transaction=True)
+def test_a_job_keeps_its_lock_while_it_runs_longer_than_the_lease(settings):
+    """The lease is short, and a heartbeat renews it (and the run's heartbeat) while the job
+    runs, whether or not the job reports progress."""
+    settings.LEASE_SECONDS = 1.5
+    intruder_got_it, beats = [], []
 
-    def work(ctx):
-        ctx.flush()
-        leases.append(JobState.objects.get(job="test-job").locked_until)
+    def slow(ctx):
+        deadline = time.monotonic() + 4.5   # three lease lengths, no progress reported
+        while time.monotonic() < deadline:
+            intruder_got_it.append(acquire_lock("test-job", "intruder:1:1") is not None)
+            time.sleep(0.2)
+        beats.append(JobRun.objects.get(pk=ctx.run.pk).heartbeat_at - ctx.run.started_at)
 
-    before = timezone.now()
-    run_job(spec(func=work))
-    assert leases[0] >= before + LEASE - timedelta(seconds=5)
+    run = run_job(spec(func=slow))
+    assert run.status == JobRun.Status.SUCCESS and intruder_got_it and not any(intruder_got_it)
+    assert beats[0] > timedelta(seconds=2)  # the admin sees the run alive
+    assert JobState.objects.get(job="test-job").locked_by == ""
 
 
 @needs_postgres

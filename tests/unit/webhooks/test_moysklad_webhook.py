@@ -10,6 +10,7 @@ from django.utils import timezone
 from catalog.models import Offer, Product
 from integrations.models import InboundEvent, JobRun
 from integrations.moysklad.events import events_reprocess, events_sweep
+from tests.conftest import needs_postgres
 from tests.orders_fixtures import WEBHOOK_TOKEN, deliver, notification, process_all
 
 pytestmark = pytest.mark.django_db
@@ -182,7 +183,8 @@ def test_product_update_refreshes_that_product(client, fake_ms, shop, published)
     assert process_all() == {"imported": 1}
     shop.phone.refresh_from_db()
     assert shop.phone.price == 1599 and shop.phone.product.name == "Телефон X"
-    assert len(fake_ms.calls("GET", f"/entity/product/{shop.phone_ms_id}")) == 1
+    (call,) = fake_ms.calls("GET", "/entity/product")  # one list read by id, not a GET per event
+    assert call.url.params["filter"].startswith(f"id={shop.phone_ms_id};")
 
 
 def test_variant_of_an_unknown_product_imports_the_product_first(client, fake_ms, db, published):
@@ -198,7 +200,8 @@ def test_variant_of_an_unknown_product_imports_the_product_first(client, fake_ms
     assert Offer.objects.get(sku="CASE-BLUE").product.name == "Чехол"
 
 
-def test_product_and_variant_delete_archive(client, fake_ms, shop, published):
+def test_confirmed_deletes_unpublish_the_product_and_the_variant(client, fake_ms, shop, published):
+    """MoySklad no longer lists either id: the deletions are confirmed, and we archive (never delete)."""
     from integrations.models import ProductBinding
 
     ProductBinding.objects.create(product=shop.phone.product, external_id=shop.phone_ms_id)
@@ -206,7 +209,9 @@ def test_product_and_variant_delete_archive(client, fake_ms, shop, published):
     assert process_all() == {"archived": 2}
     assert Product.objects.get(pk=shop.phone.product_id).archived
     assert set(Offer.objects.values_list("sku", "archived")) == {("PHONE-1", True), ("CASE-RED", True)}
-    assert not fake_ms.requests
+    # Asked MoySklad first: one read by id per kind, archived rows included.
+    assert [r.url.path.rsplit("/", 1)[-1] for r in fake_ms.requests] == ["product", "variant"]
+    assert all("archived=true;archived=false" in r.url.params["filter"] for r in fake_ms.requests)
 
 
 def test_forged_href_to_another_host_is_never_followed(client, fake_ms, db, published):
@@ -273,3 +278,54 @@ def test_event_whose_link_is_not_its_type_is_not_followed(client, fake_ms, db, p
     deliver(client, body)
     assert process_all() == {"ignored": 1}
     assert not fake_ms.requests
+
+
+def test_the_webhook_is_one_insert_and_skips_sessions_auth_csrf_and_messages(client, fake_ms, published, monkeypatch,
+                                                                              django_assert_num_queries):
+    from django.contrib.auth.middleware import AuthenticationMiddleware
+    from django.contrib.messages.middleware import MessageMiddleware
+    from django.contrib.sessions.middleware import SessionMiddleware
+    from django.middleware.csrf import CsrfViewMiddleware
+
+    def not_for_webhooks(*args, **kwargs):
+        raise AssertionError("the webhook went through the middleware stack")
+
+    for cls, hook in ((SessionMiddleware, "process_request"), (AuthenticationMiddleware, "process_request"),
+                      (CsrfViewMiddleware, "process_view"), (MessageMiddleware, "process_request")):
+        monkeypatch.setattr(cls, hook, not_for_webhooks)
+    with django_assert_num_queries(1):   # INSERT … ON CONFLICT DO NOTHING RETURNING id
+        response = deliver(client, notification(("product", "p1", "UPDATE"), ("variant", "v1", "DELETE")))
+    assert response.status_code == 200 and response.json() == {"stored": 2, "queued": 2}
+    assert not response.cookies
+    assert InboundEvent.objects.count() == 2
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_database_connection_that_died_is_replaced_and_the_notification_stored(client, fake_ms, published):
+    """The webhook skips the per-request health check (a round trip as long as its INSERT): a
+    persistent connection the server dropped meanwhile fails the INSERT, which is retried once on
+    a new connection."""
+    import psycopg
+    from django.db import connection
+
+    from django.db import close_old_connections
+
+    assert deliver(client, notification(("product", "p1", "UPDATE")), request_id="r1").status_code == 200
+    checks = []
+    close_old_connections()   # what a server does between requests: the next use would be health-checked
+    real_is_usable = connection.is_usable
+    connection.is_usable = lambda: checks.append(1) or real_is_usable()
+    try:
+        assert deliver(client, notification(("product", "p0", "UPDATE")), request_id="r0").status_code == 200
+    finally:
+        del connection.is_usable
+    assert not checks   # no SELECT 1 before the INSERT
+    s = connection.settings_dict
+    pid = connection.connection.info.backend_pid
+    with psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432, user=s["USER"],
+                         password=s["PASSWORD"] or None, dbname=s["NAME"], autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    response = deliver(client, notification(("product", "p2", "UPDATE")), request_id="r2")
+    assert response.status_code == 200 and response.json() == {"stored": 1, "queued": 1}
+    assert InboundEvent.objects.count() == 3
