@@ -47,3 +47,13 @@ def moysklad_settings(settings):
     settings.MOYSKLAD = {**settings.MOYSKLAD, "BASE_URL": "https://ms.test/api/remap/1.2", "TOKEN": "test-token",
                          "LOGIN": "", "PASSWORD": "", "BUDGET_UNITS": 1000, "REQUEST_WEIGHT": 1}
     return settings.MOYSKLAD
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty Django cache (cached upstream lookups never leak across tests)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

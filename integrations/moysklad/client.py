@@ -3,12 +3,14 @@ limiter keeps us inside the weighted budget (45 units / 3 s) and the 5-parallel 
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import datetime
 from typing import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
+from django.core.cache import cache
 
 from integrations.http.client import BaseClient
 from integrations.http.errors import NotConfigured, RejectedError
@@ -176,12 +178,21 @@ class MoySkladClient(BaseClient):
         """The account's price types, in the account's order (`id, name, externalCode`)."""
         return self.get_json("/context/companysettings/pricetype", parse=PRICE_TYPES.decode)
 
-    def sale_price_type(self) -> PriceType | None:
+    def sale_price_type(self, *, max_age: int = 0) -> PriceType | None:
         """The price type the site sells at (MOYSKLAD_PRICE_TYPE, else the account's first), read
-        once per client - one run, or one batch of webhook events. PriceTypeError when the
-        configured one does not exist; None when the account has none."""
-        if not hasattr(self, "_sale_price_type"):
-            self._sale_price_type = choose_price_type(self.price_types(), self.conf.get("PRICE_TYPE", ""))
+        once per client (one run). With `max_age`, an answer read by any process in the last
+        `max_age` seconds serves (webhook batches: not one extra request per batch).
+        PriceTypeError when the configured one does not exist; None when the account has none."""
+        if hasattr(self, "_sale_price_type"):
+            return self._sale_price_type
+        key = "moysklad:sale-price-type:" + hashlib.sha256(
+            f"{self.base_url}|{self.conf.get('PRICE_TYPE', '')}".encode()).hexdigest()[:32]
+        cached = cache.get(key) if max_age else None
+        if cached is not None:
+            self._sale_price_type = cached[0]
+            return self._sale_price_type
+        self._sale_price_type = choose_price_type(self.price_types(), self.conf.get("PRICE_TYPE", ""))
+        cache.set(key, (self._sale_price_type,), max_age or 600)
         return self._sale_price_type
 
     # -- stock ----------------------------------------------------------------------------------

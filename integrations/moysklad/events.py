@@ -76,6 +76,8 @@ Status = InboundEvent.Status
 MAX_ATTEMPTS = 8
 SWEEP_AFTER = timedelta(minutes=1)       # a `received` row older than this lost its signal
 SWEEP_EVERY = timedelta(minutes=1)       # the beat schedule of moysklad-events-sweep
+# The account's sale price type changes rarely: webhook batches reuse a reading this fresh.
+PRICE_TYPE_MAX_AGE = 600
 STOCK_EVENT = ("webhookstock", "STOCK")
 ID_CHUNK = 100                           # ids per `filter=id=…;id=…` request (44 URL bytes each)
 INSERT_CHUNK = 1000                      # events per INSERT (a notification has at most 1,000)
@@ -512,10 +514,11 @@ class Batch:
                     .values_list("external_id", flat=True))
         parent_rows, parents_unread = self.rows_by_id("product", parents - known, archived=True)
         ctx = EventContext()
-        price_type = self.client.sale_price_type()
+        ready = [row for vid, row in variants.items() if parent_of[vid] not in parents_unread]
+        price_type = (self.client.sale_price_type(max_age=PRICE_TYPE_MAX_AGE)
+                      if products or parent_rows or ready else None)
         if products or parent_rows:
             catalog_jobs.products_import_page([*products.values(), *parent_rows.values()], ctx, price_type=price_type)
-        ready = [row for vid, row in variants.items() if parent_of[vid] not in parents_unread]
         if ready:
             catalog_jobs.variants_import_page(ready, ctx, price_type=price_type)
         gone = {"product": [i for i in product_events if i not in products and i not in products_unread],
