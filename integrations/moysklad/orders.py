@@ -412,11 +412,10 @@ def _export_counted(session: OrderExportSession, order_id: int, ctx: JobContext)
     return outcome
 
 
-def _wait_for_others(session: OrderExportSession, held: list[int], ctx: JobContext, *,
-                     timeout: float = IN_FLIGHT_WAIT, poll: float = IN_FLIGHT_POLL) -> None:
+def _wait_for_others(session: OrderExportSession, held: list[int], ctx: JobContext) -> None:
     """Orders we could not claim: another worker holds them, or finished them meanwhile. Wait
     (bounded) until each is exported elsewhere, failed there, or free for us to export."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + IN_FLIGHT_WAIT
     waiting = list(held)
     while waiting:
         states = dict(Order.objects.filter(pk__in=waiting).values_list("pk", "export_state"))
@@ -432,7 +431,7 @@ def _wait_for_others(session: OrderExportSession, held: list[int], ctx: JobConte
         waiting = still
         if not waiting or time.monotonic() >= deadline:
             break
-        time.sleep(poll)
+        time.sleep(IN_FLIGHT_POLL)
     if waiting:
         ctx.count("still_in_flight", len(waiting))
         log.info("moysklad.orders.export-in-flight orders=%s", waiting[:20])
