@@ -93,12 +93,15 @@ class StockHold(models.Model):
 class StockChange(models.Model):
     """One real change of a stock level: what it was, what it became, who said so and how."""
 
-    # No single-column indexes: (offer, at) serves "changes of one offer", `at` "changes per hour",
-    # and a full stock read may log a few hundred thousand rows at once.
+    # A full stock read may log a few hundred thousand rows at once, so the log carries no more
+    # indexes than its reads need ((offer, at): "changes of one offer"; `at`: "changes per hour")
+    # and no database foreign-key checks (PostgreSQL runs one per row and column at commit; the
+    # rows come only from stock.services, and deleting an offer still removes its log through
+    # Django's CASCADE).
     offer = models.ForeignKey("catalog.Offer", on_delete=models.CASCADE, related_name="stock_changes",
-                              db_index=False)
+                              db_index=False, db_constraint=False)
     warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="stock_changes",
-                                  db_index=False)
+                                  db_index=False, db_constraint=False)
     source = models.CharField(max_length=64, help_text="moysklad, supplier:<slug>, 1c, site, ozon, …")
     via = models.CharField(max_length=16, help_text="sync, full, webhook, live, exchange, order, cancel, …")
     previous_stock = models.DecimalField(max_digits=14, decimal_places=3)

@@ -143,6 +143,13 @@ def _preparer(field: Field, connection) -> Callable[[Any], Any]:
                 return slow(value)
             return str(value.astimezone(zone).replace(tzinfo=None))
         return moment
+    if isinstance(target, models.DecimalField):
+        # A finite Decimal is what DecimalField.get_db_prep_save hands the driver, unchanged.
+        def number(value):
+            if type(value) is Decimal and value.is_finite():
+                return value
+            return slow(value)
+        return number
     if plain is None:
         return slow
     if plain is str:
