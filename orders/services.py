@@ -189,12 +189,17 @@ def customer_get_or_create(*, name: str, email: str = "", phone: str = "") -> Cu
 def order_create(*, customer: CustomerData, items: Sequence[LineRequest], source: str = OrderSource.SITE,
                  source_order_id: str | None = None, idempotency_key: str | None = None,
                  shipping_method: str = "", shipping_address: str = "", comment: str = "",
-                 enforce_stock: bool = True, request_fingerprint: str = "", by: str | None = None) -> OrderCreated:
-    """Create an order, reserving its stock, or return the order already stored under the same
-    idempotency key (or the same source order id, for marketplace imports).
+                 enforce_stock: bool = True, request_fingerprint: str = "", by: str | None = None,
+                 warehouse_ids: Sequence[int] | None = None, preferred_warehouse_ids: Sequence[int] = ()
+                 ) -> OrderCreated:
+    """Create an order, holding its stock in one warehouse, or return the order already stored
+    under the same idempotency key (or the same source order id, for marketplace imports).
 
-    `enforce_stock=False` is for orders a marketplace has already sold: they reserve what there is
-    and never fail for stock. Raises `OrderInvalid` (which line, which field) or `InsufficientStock`.
+    The warehouse is chosen among `warehouse_ids` (default: the MoySklad stores, the shipping
+    store preferred; a channel passes its own warehouses and preference). `enforce_stock=False`
+    is for orders a marketplace has already sold: they are held in the warehouse that has the
+    most of them and never fail for stock. Raises `OrderInvalid` (which line, which field) or
+    `InsufficientStock`.
     """
     wanted = _validate(customer, items)
     key = (idempotency_key or "").strip() or None
@@ -216,7 +221,8 @@ def order_create(*, customer: CustomerData, items: Sequence[LineRequest], source
             order, created = _create_locked(customer=customer, wanted=wanted, items=items, offers=offers, source=source,
                                    source_order_id=source_order_id, key=key, shipping_method=shipping_method,
                                    shipping_address=shipping_address, comment=comment, enforce_stock=enforce_stock,
-                                   fingerprint=request_fingerprint, by=by or source)
+                                   fingerprint=request_fingerprint, by=by or source, warehouse_ids=warehouse_ids,
+                                   preferred=preferred_warehouse_ids)
     except IntegrityError:
         # Another request with the same key (or source order id) committed first: answer its order.
         existing = _existing(key, source, source_order_id)
@@ -237,11 +243,14 @@ def _existing(key: str | None, source: str, source_order_id: str | None) -> Orde
 
 
 def _create_locked(*, customer, wanted, items, offers, source, source_order_id, key, shipping_method,
-                   shipping_address, comment, enforce_stock, fingerprint, by):
+                   shipping_address, comment, enforce_stock, fingerprint, by, warehouse_ids, preferred):
     # One order, one warehouse: the shipping store when it holds every line, else the store with
     # the most that does (its levels stay locked until commit). MoySklad's reserve then lands
     # where our hold is, since the export names that store.
-    candidates, preferred = stock_selectors.warehouse_list_for_orders()
+    if warehouse_ids is None:
+        candidates, preferred = stock_selectors.warehouse_list_for_orders()
+    else:
+        candidates = list(warehouse_ids)
     try:
         warehouse_id = stock_services.stock_allocate(lines=[(offers[sku].pk, qty) for sku, qty in wanted],
                                                      warehouse_ids=candidates, preferred=preferred,

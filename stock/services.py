@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Sum
@@ -110,8 +110,7 @@ def warehouse_ships_orders_set(*, warehouse_id: int | None) -> None:
 # ------------------------------------------------------------------------------------------------
 # Levels from an upstream
 # ------------------------------------------------------------------------------------------------
-@dataclass
-class _Change:
+class _Change(NamedTuple):
     offer_id: int
     warehouse_id: int
     prev: tuple[Decimal, Decimal, Decimal]   # stock, reserve, available
@@ -155,20 +154,18 @@ def stock_levels_set(*, warehouse_id: int, figures: Mapping[int, tuple[Decimal, 
             plan.update(replan)
             releases.update(rereleases)
 
+        zeros = (ZERO, ZERO, ZERO)
         changes: list[_Change] = []
-        rows: list[dict] = []
         created = 0
-        for offer_id, (stock, reserve, available) in plan.items():
+        for offer_id, figures_now in plan.items():
             row = current.get(offer_id)
             if row is None:
                 created += 1
-                prev = (ZERO, ZERO, ZERO)
+                prev = zeros
             else:
                 prev = (row[1], row[2], row[3])
-            rows.append({"offer_id": offer_id, "warehouse_id": warehouse_id, "stock": stock, "reserve": reserve,
-                         "available": available, "source": source, "checked_at": checked_at, "updated_at": now})
-            if prev != (stock, reserve, available):
-                changes.append(_Change(offer_id, warehouse_id, prev, (stock, reserve, available)))
+            if prev != figures_now:
+                changes.append(_Change(offer_id, warehouse_id, prev, figures_now))
         # Unchanged levels were read just now: stamp them (QuerySet.update leaves updated_at alone).
         if complete:
             StockLevel.objects.filter(warehouse_id=warehouse_id, source=source).update(checked_at=checked_at)
@@ -176,8 +173,12 @@ def stock_levels_set(*, warehouse_id: int, figures: Mapping[int, tuple[Decimal, 
             fresh = [o for o in target if o not in plan and o in current]
             for chunk in chunked(fresh, CHUNK):
                 StockLevel.objects.filter(warehouse_id=warehouse_id, offer_id__in=chunk).update(checked_at=checked_at)
-        for batch in chunked(rows, WRITE_BATCH):
-            upsert_rows(StockLevel, list(batch), unique_fields=["offer", "warehouse"],
+        for batch in chunked(list(plan.items()), WRITE_BATCH):
+            upsert_rows(StockLevel, [{"offer_id": offer_id, "warehouse_id": warehouse_id, "stock": stock,
+                                      "reserve": reserve, "available": available, "source": source,
+                                      "checked_at": checked_at, "updated_at": now}
+                                     for offer_id, (stock, reserve, available) in batch],
+                        unique_fields=["offer", "warehouse"],
                         update_fields=["stock", "reserve", "available", "source", "checked_at", "updated_at"])
         released = [hold_id for ids in releases.values() for hold_id in ids]
         for chunk in chunked(released, CHUNK):
@@ -274,11 +275,13 @@ def _record(changes: list[_Change], *, source: str, via: str, at: datetime) -> t
     Returns (changed offer ids, restocked offer ids)."""
     if not changes:
         return [], []
-    insert_rows_ignore(StockChange, [
-        {"offer_id": c.offer_id, "warehouse_id": c.warehouse_id, "source": source[:64], "via": via[:16],
-         "previous_stock": c.prev[0], "new_stock": c.new[0], "previous_reserve": c.prev[1],
-         "new_reserve": c.new[1], "previous_available": c.prev[2], "new_available": c.new[2], "at": at}
-        for c in changes], batch_size=WRITE_BATCH)
+    source, via = source[:64], via[:16]
+    for batch in chunked(changes, WRITE_BATCH):
+        insert_rows_ignore(StockChange, [
+            {"offer_id": c.offer_id, "warehouse_id": c.warehouse_id, "source": source, "via": via,
+             "previous_stock": c.prev[0], "new_stock": c.new[0], "previous_reserve": c.prev[1],
+             "new_reserve": c.new[1], "previous_available": c.prev[2], "new_available": c.new[2], "at": at}
+            for c in batch], batch_size=WRITE_BATCH)
     changed = sorted({c.offer_id for c in changes})
     restocked = _restocked(changes)
     transaction.on_commit(partial(stock_changed, offer_ids=changed, restocked=restocked), robust=True)

@@ -107,3 +107,17 @@ def test_marketplace_order_already_sold_never_fails_for_stock(shop, published):
     stock_levels_set(warehouse_id=shop.warehouse.pk, figures={shop.case.pk: (Decimal(7), Decimal(0))},
                      source="moysklad")
     assert level(shop.case).available == 2
+
+
+def test_a_channel_can_name_the_warehouses_its_orders_come_from(shop, published):
+    from tests.factories import make_stock, make_warehouse
+
+    fbs = make_warehouse(code="fbs", source="supplier:acme")
+    make_stock(offer=shop.case, warehouse=fbs, stock=4)
+    order = services.order_create(customer=services.CustomerData(name="WB", email="orders@wb.example"),
+                                  items=[services.LineRequest(sku="CASE-RED", quantity=4, price=Decimal("300"))],
+                                  source="wb", source_order_id="WB-1", warehouse_ids=[shop.warehouse.pk, fbs.pk],
+                                  preferred_warehouse_ids=[fbs.pk]).order
+    assert StockHold.objects.get(ref=order.lines.get().hold_ref).warehouse_id == fbs.pk
+    assert StockLevel.objects.get(offer=shop.case, warehouse=fbs).available == 0
+    assert StockLevel.objects.get(offer=shop.case, warehouse=shop.warehouse).available == 3
