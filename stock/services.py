@@ -173,13 +173,7 @@ def stock_levels_set(*, warehouse_id: int, figures: Mapping[int, tuple[Decimal, 
             fresh = [o for o in target if o not in plan and o in current]
             for chunk in chunked(fresh, CHUNK):
                 StockLevel.objects.filter(warehouse_id=warehouse_id, offer_id__in=chunk).update(checked_at=checked_at)
-        for batch in chunked(list(plan.items()), WRITE_BATCH):
-            upsert_rows(StockLevel, [{"offer_id": offer_id, "warehouse_id": warehouse_id, "stock": stock,
-                                      "reserve": reserve, "available": available, "source": source,
-                                      "checked_at": checked_at, "updated_at": now}
-                                     for offer_id, (stock, reserve, available) in batch],
-                        unique_fields=["offer", "warehouse"],
-                        update_fields=["stock", "reserve", "available", "source", "checked_at", "updated_at"])
+        _write_levels(warehouse_id, plan, source=source, checked_at=checked_at, now=now)
         released = [hold_id for ids in releases.values() for hold_id in ids]
         for chunk in chunked(released, CHUNK):
             StockHold.objects.filter(pk__in=chunk, released_at__isnull=True).update(
@@ -188,6 +182,29 @@ def stock_levels_set(*, warehouse_id: int, figures: Mapping[int, tuple[Decimal, 
     if released:
         log.info("stock.holds.synced warehouse=%s source=%s released=%s", warehouse_id, source, len(released))
     return StockWriteResult(changed=changed, restocked=restocked, unchanged=len(target) - len(plan), created=created)
+
+
+def _write_levels(warehouse_id: int, plan: Mapping[int, tuple], *, source: str, checked_at: datetime,
+                  now: datetime) -> None:
+    """Insert or overwrite these levels: {offer id: (stock, reserve, available)}, a batch a statement."""
+    for batch in chunked(list(plan.items()), WRITE_BATCH):
+        upsert_rows(StockLevel, [{"offer_id": offer_id, "warehouse_id": warehouse_id, "stock": stock,
+                                  "reserve": reserve, "available": available, "source": source,
+                                  "checked_at": checked_at, "updated_at": now}
+                                 for offer_id, (stock, reserve, available) in batch],
+                    unique_fields=["offer", "warehouse"],
+                    update_fields=["stock", "reserve", "available", "source", "checked_at", "updated_at"])
+
+
+def _write_log(changes: list[_Change], *, source: str, via: str, at: datetime) -> None:
+    """One StockChange row per change, a batch a statement."""
+    source, via = source[:64], via[:16]
+    for batch in chunked(changes, WRITE_BATCH):
+        insert_rows_ignore(StockChange, [
+            {"offer_id": c.offer_id, "warehouse_id": c.warehouse_id, "source": source, "via": via,
+             "previous_stock": c.prev[0], "new_stock": c.new[0], "previous_reserve": c.prev[1],
+             "new_reserve": c.new[1], "previous_available": c.prev[2], "new_available": c.new[2], "at": at}
+            for c in batch], batch_size=WRITE_BATCH)
 
 
 def _levels(warehouse_id: int, offer_ids: list[int] | None) -> dict[int, list]:
@@ -275,13 +292,7 @@ def _record(changes: list[_Change], *, source: str, via: str, at: datetime) -> t
     Returns (changed offer ids, restocked offer ids)."""
     if not changes:
         return [], []
-    source, via = source[:64], via[:16]
-    for batch in chunked(changes, WRITE_BATCH):
-        insert_rows_ignore(StockChange, [
-            {"offer_id": c.offer_id, "warehouse_id": c.warehouse_id, "source": source, "via": via,
-             "previous_stock": c.prev[0], "new_stock": c.new[0], "previous_reserve": c.prev[1],
-             "new_reserve": c.new[1], "previous_available": c.prev[2], "new_available": c.new[2], "at": at}
-            for c in batch], batch_size=WRITE_BATCH)
+    _write_log(changes, source=source, via=via, at=at)
     changed = sorted({c.offer_id for c in changes})
     restocked = _restocked(changes)
     transaction.on_commit(partial(stock_changed, offer_ids=changed, restocked=restocked), robust=True)
