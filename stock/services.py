@@ -301,17 +301,19 @@ def _record(changes: list[_Change], *, source: str, via: str, at: datetime) -> t
 
 def _restocked(changes: list[_Change]) -> list[int]:
     """Offers whose available summed over every warehouse went from 0 to more than 0."""
-    before: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    after: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    touched: set[tuple[int, int]] = set()
-    for c in changes:
-        before[c.offer_id] += c.prev[2]
-        after[c.offer_id] += c.new[2]
-        touched.add((c.offer_id, c.warehouse_id))
-    candidates = [o for o in after if before[o] <= 0 < after[o]]
+    warehouses = {c.warehouse_id for c in changes}
+    if len(warehouses) == 1:  # one level per offer (a stock write): no sums needed
+        candidates = [c.offer_id for c in changes if c.prev[2] <= 0 < c.new[2]]
+    else:
+        before: dict[int, Decimal] = defaultdict(lambda: ZERO)
+        after: dict[int, Decimal] = defaultdict(lambda: ZERO)
+        for c in changes:
+            before[c.offer_id] += c.prev[2]
+            after[c.offer_id] += c.new[2]
+        candidates = [o for o in after if before[o] <= 0 < after[o]]
     if not candidates:
         return []
-    warehouses = {w for _o, w in touched}
+    touched = {(c.offer_id, c.warehouse_id) for c in changes}
     elsewhere: set[int] = set()
     if len(candidates) > WHOLE_TABLE_READ and len(warehouses) == 1:
         elsewhere = set(StockLevel.objects.filter(available__gt=0).exclude(warehouse_id__in=warehouses)

@@ -468,9 +468,9 @@ def stock_import(ctx: JobContext) -> None:
                     t0 = time.perf_counter()
                     started, stock, reserve = pending.result()
                     waited += time.perf_counter() - t0
-                    pending = pool.submit(read, order[i + 1][0]) if i + 1 < len(order) else None
                     levels = _levels(stock, reserve, ctx)
-                    del stock, reserve
+                    del stock, reserve  # mapped: free the report before the next one arrives
+                    pending = pool.submit(read, order[i + 1][0]) if i + 1 < len(order) else None
                     for other in set(levels) - {store_ext}:
                         ctx.count("rows_other_store", len(levels[other]))
                     _apply_levels(levels.get(store_ext, {}), warehouse_id, offers, ctx, full=True, via=via,
