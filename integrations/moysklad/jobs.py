@@ -538,29 +538,27 @@ def _apply_levels(per_item: dict[str, list], warehouse_id: int, offers: dict[str
                   *, full: bool, via: str, checked_at) -> None:
     """Map one store's report rows to our offers and hand them to the stock write service. A full
     read: a figure missing from its report is 0. A delta: a figure it did not give keeps ours."""
-    reported: dict[int, list] = {}
+    figures: dict[int, tuple] = {}
+    partial: list[int] = []   # a figure the report did not give
     unknown = 0
-    for item, figures in per_item.items():
+    for item, (stock, reserve) in per_item.items():
         offer_id = offers.get(item)
         if offer_id is None:
             unknown += 1  # not (yet) in our catalog: a service, a bundle, a skipped record
             continue
-        reported[offer_id] = figures
+        if stock is None or reserve is None:
+            partial.append(offer_id)
+        figures[offer_id] = (stock, reserve)
     if unknown:
         ctx.count("unknown_items", unknown)
-    partial = [o for o, (st, rs) in reported.items() if st is None or rs is None]
-    held = {}
-    if partial and not full:
-        held = {o: (s, r) for o, s, r in in_chunks(lambda c: StockLevel.objects.filter(
+    if partial:
+        held = {} if full else {o: (s, r) for o, s, r in in_chunks(lambda c: StockLevel.objects.filter(
             warehouse_id=warehouse_id, offer_id__in=c).values_list("offer_id", "stock", "reserve"), partial)}
-    figures: dict[int, tuple[Decimal, Decimal]] = {}
-    zero = Decimal(0)
-    for offer_id, (stock, reserve) in reported.items():
-        if stock is None or reserve is None:
-            default = held.get(offer_id, (zero, zero))
-            stock = default[0] if stock is None else stock
-            reserve = default[1] if reserve is None else reserve
-        figures[offer_id] = (stock, reserve)
+        zeros = (Decimal(0), Decimal(0))
+        for offer_id in partial:
+            stock, reserve = figures[offer_id]
+            default = held.get(offer_id, zeros)
+            figures[offer_id] = (default[0] if stock is None else stock, default[1] if reserve is None else reserve)
     result = stock_levels_set(warehouse_id=warehouse_id, figures=figures, source=MS, via=via, complete=full,
                               checked_at=checked_at)
     ctx.count("stock_changed", len(result.changed))
