@@ -34,7 +34,9 @@ class StockLevel(models.Model):
     """Stock of one offer in one warehouse. `available` = stock − reserve − active holds, never
     below zero (written only by stock.services)."""
 
-    offer = models.ForeignKey("catalog.Offer", on_delete=models.CASCADE, related_name="stock_levels")
+    # No index of its own on offer: the unique (offer, warehouse) index serves lookups by offer.
+    offer = models.ForeignKey("catalog.Offer", on_delete=models.CASCADE, related_name="stock_levels",
+                              db_index=False)
     warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="stock_levels")
     stock = models.DecimalField(max_digits=14, decimal_places=3, default=Decimal(0))
     reserve = models.DecimalField(max_digits=14, decimal_places=3, default=Decimal(0))
