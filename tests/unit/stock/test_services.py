@@ -232,3 +232,25 @@ def test_an_order_already_sold_gets_the_store_holding_most_of_it(stores):
     ship, big, small, a, b = stores
     assert stock_allocate(lines=[(a.pk, D(6))], warehouse_ids=[ship.pk, big.pk, small.pk], enforce=False) == big.pk
     assert stock_allocate(lines=[(a.pk, D(6))], warehouse_ids=[], enforce=False) is None
+
+
+def test_a_write_of_several_batches_lands_whole(hooked):
+    """More levels than one statement carries (pipelined batches on PostgreSQL)."""
+    from catalog.models import Offer, Product
+
+    n = services.WRITE_BATCH * 2 + 7
+    product = Product.objects.create(name="bulk")
+    Offer.objects.bulk_create([Offer(product=product, sku=f"B-{i}", name="b") for i in range(n)])
+    offers = list(Offer.objects.filter(product=product).values_list("pk", flat=True))
+    w = make_warehouse()
+    first = stock_levels_set(warehouse_id=w.pk, figures={o: (D(i % 5), D(0)) for i, o in enumerate(offers)},
+                             source="moysklad", complete=True)
+    nonzero = sum(1 for i in range(n) if i % 5)
+    assert (first.created, len(first.changed)) == (n, nonzero)
+    assert StockLevel.objects.filter(warehouse=w).count() == n
+    assert StockChange.objects.filter(warehouse=w).count() == nonzero
+    again = stock_levels_set(warehouse_id=w.pk, figures={o: (D(i % 5 + 1), D(0)) for i, o in enumerate(offers)},
+                             source="moysklad", complete=True)
+    assert len(again.changed) == n and again.unchanged == 0
+    assert sum(StockLevel.objects.filter(warehouse=w).values_list("available", flat=True)) == \
+        sum(i % 5 + 1 for i in range(n))
