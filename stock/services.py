@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Sum
@@ -48,6 +48,8 @@ WHOLE_WAREHOUSE_READ = 2_000
 WHOLE_TABLE_READ = 5_000
 #: rows per INSERT when writing levels and change rows in bulk
 WRITE_BATCH = 2 * CHUNK
+#: batches sent before waiting for their answers (PostgreSQL pipeline)
+PIPELINE_DEPTH = 16
 
 
 @dataclass(frozen=True)
@@ -201,11 +203,24 @@ def _pipelined():
         yield
 
 
+def _pipeline_groups(rows: list) -> Iterator[list]:
+    """The rows in batches of WRITE_BATCH, grouped PIPELINE_DEPTH batches at a time; each group is
+    written pipelined (see `_pipelined`) when there is more than one batch. The group bounds the
+    statements (and their parameters) waiting for an answer."""
+    batches = list(chunked(rows, WRITE_BATCH))
+    for group in chunked(batches, PIPELINE_DEPTH):
+        if len(batches) > 1:
+            with _pipelined():
+                yield group
+        else:
+            yield group
+
+
 def _write_levels(warehouse_id: int, plan: Mapping[int, tuple], *, source: str, checked_at: datetime,
                   now: datetime) -> None:
     """Insert or overwrite these levels: {offer id: (stock, reserve, available)}, a batch a statement."""
-    with _pipelined() if len(plan) > WRITE_BATCH else nullcontext():
-        for batch in chunked(list(plan.items()), WRITE_BATCH):
+    for batches in _pipeline_groups(list(plan.items())):
+        for batch in batches:
             upsert_rows(StockLevel, [{"offer_id": offer_id, "warehouse_id": warehouse_id, "stock": stock,
                                       "reserve": reserve, "available": available, "source": source,
                                       "checked_at": checked_at, "updated_at": now}
@@ -217,8 +232,8 @@ def _write_levels(warehouse_id: int, plan: Mapping[int, tuple], *, source: str, 
 def _write_log(changes: list[_Change], *, source: str, via: str, at: datetime) -> None:
     """One StockChange row per change, a batch a statement."""
     source, via = source[:64], via[:16]
-    with _pipelined() if len(changes) > WRITE_BATCH else nullcontext():
-        for batch in chunked(changes, WRITE_BATCH):
+    for batches in _pipeline_groups(changes):
+        for batch in batches:
             insert_rows_ignore(StockChange, [
                 {"offer_id": c.offer_id, "warehouse_id": c.warehouse_id, "source": source, "via": via,
                  "previous_stock": c.prev[0], "new_stock": c.new[0], "previous_reserve": c.prev[1],
