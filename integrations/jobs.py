@@ -57,6 +57,15 @@ def order_created(order_id: int) -> None:
     publisher.publish(order_export_task, order_id)
 
 
+def stock_changed(*, offer_ids: list[int], restocked: list[int]) -> None:
+    """The hook from stock.services after a stock change commits: what we can sell of `offer_ids`
+    changed (and `restocked` went from nothing to something in total). The marketplaces get a
+    debounced push of just these offers."""
+    from .marketplaces import kick
+
+    kick(offer_ids)
+
+
 # -- marketplace stock (issue 4): Ozon, Wildberries, Yandex Market ---------------------------------
 register(JobSpec("marketplace-stock", marketplace_jobs.stock_push, marketplace_jobs.configured,
                  "Stock to Ozon, Wildberries and Yandex Market: only figures that differ from what each last "

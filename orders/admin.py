@@ -20,7 +20,9 @@ from integrations.models import OrderBinding
 from syncsite.admin_tools import ReadOnlyTabularInline, admin_link
 
 from . import services
-from .models import Customer, ExportState, Order, OrderLine, OrderStatus, OrderStatusChange, Reservation
+from stock.selectors import stock_holds_list
+
+from .models import Customer, ExportState, Order, OrderLine, OrderStatus, OrderStatusChange
 
 
 class OrderLineInline(ReadOnlyTabularInline):
@@ -123,14 +125,13 @@ class OrderAdmin(admin.ModelAdmin):
                                binding.external_id)
         return binding.external_id
 
-    @admin.display(description="stock held on the site")
+    @admin.display(description="stock held for this order")
     def reservations_display(self, order: Order) -> str:
-        rows = Reservation.objects.filter(order_line__order=order).select_related("offer", "warehouse")
+        rows = stock_holds_list(refs=services.order_hold_refs(order=order))
         if not rows:
             return "—"
         return format_html_join(mark_safe("<br>"), "{} × {} @ {}: {}", (
-            (r.offer.sku, f"{r.quantity:g}", r.warehouse.code,
-             f"released ({r.release_reason})" if r.released_at else "held") for r in rows))
+            (r.offer.sku, f"{r.quantity:g}", r.warehouse.code, _hold_state(r)) for r in rows))
 
     @admin.action(description="Cancel the selected orders")
     def cancel_orders(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
@@ -155,3 +156,11 @@ class CustomerAdmin(admin.ModelAdmin):
     search_fields = ("name", "email", "phone", "phone_digits", "uid")
     readonly_fields = ("uid", "phone_digits", "created_at", "updated_at")
     list_per_page = 100
+
+
+def _hold_state(hold) -> str:
+    if hold.released_at:
+        return f"released ({hold.release_reason})"
+    if hold.handed_over_at:
+        return f"held until {hold.handed_over_to} counts it in its reserve"
+    return "held"

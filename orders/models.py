@@ -1,25 +1,15 @@
 """Orders from every channel (site, Ozon, Wildberries, Yandex Market) in one model.
 
-Where a site order's stock reservation lives
---------------------------------------------
-MoySklad is the source of truth for stock: the stock sync writes `StockLevel.stock/reserve/available`
-absolutely from MoySklad's reports. Between "the customer pressed Buy" and "MoySklad holds the
-order with a reserve" there is a gap (the export is asynchronous and the broker may be down), and
-in that gap the site must not sell the same unit twice. So:
-
-* Creating an order locks the offers' `StockLevel` rows, checks availability, lowers
-  `StockLevel.available` (not `reserve`) and writes one `Reservation` row per line and warehouse.
-  Everything that reads `available` (storefront API, marketplace stock push) sees the units as
-  gone at once.
-* The order is exported with `reserve` set on each position, so MoySklad's own reserve now
-  includes it; the export marks the reservations `released` ("exported"). It does not touch
-  `available` again: the next stock sync writes MoySklad's figures, which now contain the reserve.
-  Nothing is counted twice, because after the export only MoySklad's reserve counts it.
-* The stock sync skips rows whose (stock, reserve) did not change upstream, so our lowered
-  `available` survives unrelated syncs. When a row does change upstream before the order was
-  exported, `available` is recomputed from MoySklad; `selectors.reservation_pending_totals` gives
-  the still-pending site reservations, for a stock sync to subtract (see the README).
-* Cancelling an order that was never exported gives the units back (`available` += quantity).
+Where an order's stock is held
+------------------------------
+Creating an order holds its units at once in ONE warehouse (`stock.services.stock_allocate`: the
+shipping store when it holds the whole order, else the store with the most that does), as
+`stock.StockHold` rows referring to the order lines (`OrderLine.hold_ref`). Everything that reads
+`available` (storefront API, marketplace push) sees the units as gone at once, and a stock sync
+keeps them subtracted (available = stock − reserve − holds). The export names that store, with
+`reserve` on each position, and hands the holds over: they stay subtracted until a MoySklad stock
+read that started after the hand-over (whose reserve now counts the units) releases them.
+Cancelling before the export releases the holds and the units are available again at once.
 """
 from __future__ import annotations
 
@@ -146,6 +136,15 @@ class OrderLine(models.Model):
     def total(self) -> Decimal:
         return (self.price * self.quantity).quantize(Decimal("0.01"))
 
+    @property
+    def hold_ref(self) -> str:
+        """How this line's stock holds name it (stock never imports orders)."""
+        return line_hold_ref(self.pk)
+
+
+def line_hold_ref(line_id: int) -> str:
+    return f"orderline:{line_id}"
+
 
 class OrderStatusChange(models.Model):
     """Status history. A row exists only for a real change, and the customer's e-mail is owed
@@ -170,22 +169,3 @@ class OrderStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status or '∅'} → {self.to_status}"
-
-
-class Reservation(models.Model):
-    """Units a site order holds in one warehouse until MoySklad's own reserve takes over (see the
-    module docstring). Active while `released_at` is empty."""
-
-    order_line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="reservations")
-    offer = models.ForeignKey("catalog.Offer", on_delete=models.CASCADE, related_name="reservations")
-    warehouse = models.ForeignKey("stock.Warehouse", on_delete=models.CASCADE, related_name="reservations")
-    quantity = models.DecimalField(max_digits=14, decimal_places=3)
-    created_at = models.DateTimeField(auto_now_add=True)
-    released_at = models.DateTimeField(null=True, blank=True)
-    release_reason = models.CharField(max_length=32, blank=True, help_text="exported, cancelled")
-
-    class Meta:
-        indexes = [models.Index(fields=["offer", "released_at"], name="reservation_pending")]
-
-    def __str__(self) -> str:
-        return f"{self.offer_id}@{self.warehouse_id}: {self.quantity}"

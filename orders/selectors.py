@@ -3,12 +3,10 @@ fixed number of queries (lines and history prefetched), never a query per row.""
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
-from typing import Iterable
 
 from django.db.models import Prefetch, QuerySet
 
-from .models import ExportState, Order, OrderLine, OrderStatusChange, Reservation
+from .models import ExportState, Order, OrderLine, OrderStatusChange
 
 
 def _detail_qs() -> QuerySet[Order]:
@@ -35,16 +33,3 @@ def order_list_export_pending(*, limit: int = 5000) -> list[int]:
     """The outbox: ids of orders MoySklad does not hold yet, oldest first."""
     pending = Order.objects.filter(export_state=ExportState.PENDING).order_by("id")
     return list(pending.values_list("pk", flat=True)[:limit])
-
-
-def reservation_pending_totals(*, offer_ids: Iterable[int] | None = None) -> dict[tuple[int, int], Decimal]:
-    """{(offer id, warehouse id): units held by site orders MoySklad does not hold yet}. These are
-    already subtracted from `StockLevel.available`; a stock sync that rewrites a row from MoySklad
-    subtracts them again (`services.reservations_reapply`)."""
-    qs = Reservation.objects.filter(released_at__isnull=True)
-    if offer_ids is not None:
-        qs = qs.filter(offer_id__in=list(offer_ids))
-    totals: dict[tuple[int, int], Decimal] = {}
-    for offer_id, warehouse_id, qty in qs.values_list("offer_id", "warehouse_id", "quantity"):
-        totals[(offer_id, warehouse_id)] = totals.get((offer_id, warehouse_id), Decimal(0)) + qty
-    return totals

@@ -2,10 +2,11 @@
 
 Where reservations live and why is explained in `orders/models.py`. The rules here:
 
-* `order_create` is the only place that takes stock for an order. It locks the offers'
-  `StockLevel` rows in id order (PostgreSQL row locks; on SQLite the IMMEDIATE transaction mode
-  already serializes writers), so two orders for the last unit cannot both pass the check: the
-  second waits, then sees the lowered figure and gets `InsufficientStock`.
+* `order_create` is the only place that takes stock for an order, through `stock.services`: it
+  chooses the one warehouse that holds the whole order (`stock_allocate` locks the levels in id
+  order — PostgreSQL row locks; on SQLite the IMMEDIATE transaction mode already serializes
+  writers — so two orders for the last unit cannot both pass the check: the second waits, then
+  sees the lowered figure and gets `InsufficientStock`) and holds the units there.
 * The idempotency key is a unique column. A replay finds the stored order; two racing requests
   with the same key end with one order (the loser hits the constraint and reads the winner's).
 * A status change writes one history row and, after commit, owes the customer one e-mail. Setting
@@ -31,7 +32,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from catalog.models import Offer
-from stock.models import StockLevel
+from stock import selectors as stock_selectors
+from stock import services as stock_services
 from syncsite.leases import Lease
 
 from .models import (
@@ -42,7 +44,7 @@ from .models import (
     OrderSource,
     OrderStatus,
     OrderStatusChange,
-    Reservation,
+    line_hold_ref,
 )
 
 log = logging.getLogger("syncsite.orders")
@@ -79,8 +81,16 @@ class IdempotencyMismatch(OrderError):
 
 
 class InsufficientStock(OrderError):
-    def __init__(self, *, sku: str, available: Decimal, requested: Decimal, line: int):
-        super().__init__(f"line {line}: only {_num(available)} of {sku} available, {_num(requested)} requested")
+    """No single warehouse holds the whole order. `available` and `requested` are those of the
+    first short line in the warehouse that holds the most of it."""
+
+    def __init__(self, *, sku: str, available: Decimal, requested: Decimal, line: int, split: bool = False):
+        if split:
+            detail = (f"line {line}: no single warehouse holds the whole order (at most {_num(available)} of "
+                      f"{sku} in the warehouse that holds the most of it, {_num(requested)} requested)")
+        else:
+            detail = f"line {line}: only {_num(available)} of {sku} available, {_num(requested)} requested"
+        super().__init__(detail)
         self.sku, self.available, self.requested, self.line = sku, available, requested, line
 
 
@@ -192,12 +202,17 @@ def customer_get_or_create(*, name: str, email: str = "", phone: str = "") -> Cu
 def order_create(*, customer: CustomerData, items: Sequence[LineRequest], source: str = OrderSource.SITE,
                  source_order_id: str | None = None, idempotency_key: str | None = None,
                  shipping_method: str = "", shipping_address: str = "", comment: str = "",
-                 enforce_stock: bool = True, request_fingerprint: str = "", by: str | None = None) -> OrderCreated:
-    """Create an order, reserving its stock, or return the order already stored under the same
-    idempotency key (or the same source order id, for marketplace imports).
+                 enforce_stock: bool = True, request_fingerprint: str = "", by: str | None = None,
+                 warehouse_ids: Sequence[int] | None = None, preferred_warehouse_ids: Sequence[int] = ()
+                 ) -> OrderCreated:
+    """Create an order, holding its stock in one warehouse, or return the order already stored
+    under the same idempotency key (or the same source order id, for marketplace imports).
 
-    `enforce_stock=False` is for orders a marketplace has already sold: they reserve what there is
-    and never fail for stock. Raises `OrderInvalid` (which line, which field) or `InsufficientStock`.
+    The warehouse is chosen among `warehouse_ids` (default: the MoySklad stores, the shipping
+    store preferred; a channel passes its own warehouses and preference). `enforce_stock=False`
+    is for orders a marketplace has already sold: they are held in the warehouse that has the
+    most of them and never fail for stock. Raises `OrderInvalid` (which line, which field) or
+    `InsufficientStock`.
     """
     wanted = _validate(customer, items)
     key = (idempotency_key or "").strip() or None
@@ -219,7 +234,8 @@ def order_create(*, customer: CustomerData, items: Sequence[LineRequest], source
             order, created = _create_locked(customer=customer, wanted=wanted, items=items, offers=offers, source=source,
                                    source_order_id=source_order_id, key=key, shipping_method=shipping_method,
                                    shipping_address=shipping_address, comment=comment, enforce_stock=enforce_stock,
-                                   fingerprint=request_fingerprint, by=by or source)
+                                   fingerprint=request_fingerprint, by=by or source, warehouse_ids=warehouse_ids,
+                                   preferred=preferred_warehouse_ids)
     except IntegrityError:
         # Another request with the same key (or source order id) committed first: answer its order.
         existing = _existing(key, source, source_order_id)
@@ -251,41 +267,31 @@ def _existing(key: str | None, source: str, source_order_id: str | None) -> Orde
 
 
 def _create_locked(*, customer, wanted, items, offers, source, source_order_id, key, shipping_method,
-                   shipping_address, comment, enforce_stock, fingerprint, by):
-    offer_ids = sorted({offers[sku].pk for sku, _ in wanted})
-    # Lock in id order: two orders over the same offers queue up instead of deadlocking.
-    levels = list(StockLevel.objects.select_for_update(of=("self",))
-                  .filter(offer_id__in=offer_ids, warehouse__archived=False).order_by("id"))
-    # Under the lock, a racing request with our key may have committed: answer its order.
+                   shipping_address, comment, enforce_stock, fingerprint, by, warehouse_ids, preferred):
+    # One order, one warehouse: the shipping store when it holds every line, else the store with
+    # the most that does (its levels stay locked until commit). MoySklad's reserve then lands
+    # where our hold is, since the export names that store.
+    if warehouse_ids is None:
+        candidates, preferred = stock_selectors.warehouse_list_for_orders()
+    else:
+        candidates = list(warehouse_ids)
+    try:
+        warehouse_id = stock_services.stock_allocate(lines=[(offers[sku].pk, qty) for sku, qty in wanted],
+                                                     warehouse_ids=candidates, preferred=preferred,
+                                                     enforce=enforce_stock)
+    except stock_services.StockShortError as exc:
+        sku, _qty = wanted[exc.line]
+        # Under the lock, a racing request with our key may have committed: answer its order.
+        existing = _existing(key, source, source_order_id)
+        if existing:
+            return existing, False
+        raise InsufficientStock(sku=sku, available=exc.available, requested=exc.requested, line=exc.line,
+                                split=exc.single_store) from None
     existing = _existing(key, source, source_order_id)
     if existing:
         return existing, False
-    by_offer: dict[int, list[StockLevel]] = {}
-    for level in levels:
-        by_offer.setdefault(level.offer_id, []).append(level)
 
     now = timezone.now()
-    allocations: list[tuple[int, StockLevel, Decimal]] = []  # (line index, level, qty)
-    for i, (sku, qty) in enumerate(wanted):
-        rows = sorted(by_offer.get(offers[sku].pk, []), key=lambda lv: (-lv.available, lv.id))
-        available = sum((max(lv.available, Decimal(0)) for lv in rows), Decimal(0))
-        if available < qty and enforce_stock:
-            raise InsufficientStock(sku=sku, available=available, requested=qty, line=i)
-        left = qty
-        for level in rows:
-            if left <= 0:
-                break
-            take = min(left, max(level.available, Decimal(0)))
-            if take > 0:
-                level.available -= take
-                level.updated_at = now
-                allocations.append((i, level, take))
-                left -= take
-
-    touched = {id(lv): lv for _, lv, _ in allocations}
-    if touched:
-        StockLevel.objects.bulk_update(list(touched.values()), ["available", "updated_at"])
-
     cust = customer_get_or_create(name=customer.name, email=customer.email, phone=customer.phone)
     order = Order(source=source, customer=cust, customer_name=customer.name.strip()[:255],
                   customer_email=(customer.email or "").strip()[:254], customer_phone=(customer.phone or "").strip()[:64],
@@ -304,9 +310,13 @@ def _create_locked(*, customer, wanted, items, offers, source, source_order_id, 
     OrderLine.objects.bulk_create(lines)
     if any(line.pk is None for line in lines):  # a backend that cannot return ids from bulk inserts
         lines = list(order.lines.order_by("position"))
-    Reservation.objects.bulk_create([Reservation(order_line=lines[i], offer_id=level.offer_id,
-                                                 warehouse_id=level.warehouse_id, quantity=qty)
-                                     for i, level, qty in allocations])
+    if warehouse_id is not None:
+        # A marketplace order already sold (enforce_stock=False) holds its full quantity even
+        # beyond what is there: the units are owed, and a restock serves them first.
+        stock_services.stock_holds_place(
+            holds=[stock_services.HoldRequest(offer_id=line.offer_id, warehouse_id=warehouse_id,
+                                              quantity=line.quantity, ref=line.hold_ref) for line in lines],
+            source=source, via="order")
     order.total = sum((line.total for line in lines), Decimal("0.00"))
     order.save(update_fields=["number", "total"])
     OrderStatusChange.objects.create(order=order, from_status="", to_status=OrderStatus.PENDING, at=now, by=by)
@@ -327,8 +337,8 @@ def _kick_export(order_id: int) -> None:
 def order_status_set(*, order: Order | int, status: str, by: str, at=None, note: str = "",
                      notify: bool = True) -> OrderStatusChange | None:
     """Move an order to `status`. Returns the history row, or None when nothing changed (a replay
-    or a duplicate event: no row, no e-mail). Cancelling an order MoySklad never got gives its
-    reserved units back."""
+    or a duplicate event: no row, no e-mail). Cancelling (or shipping) ends the order's stock
+    holds that no upstream reserve took over: the units count as available again at once."""
     if status not in OrderStatus.values:
         raise ValueError(f"unknown order status {status!r}")
     order_id = order.pk if isinstance(order, Order) else order
@@ -342,8 +352,8 @@ def order_status_set(*, order: Order | int, status: str, by: str, at=None, note:
             notify=bool(notify and locked.customer_email))
         locked.status, locked.status_changed_at = status, timezone.now()
         locked.save(update_fields=["status", "status_changed_at", "updated_at"])
-        if status == OrderStatus.CANCELLED and locked.export_state != ExportState.EXPORTED:
-            reservations_release(order=locked, reason="cancelled", restore_stock=True)
+        if status in HOLDS_END:
+            _holds_release(locked, reason=HOLDS_END[status])
         if change.notify:
             transaction.on_commit(partial(_queue_status_email, change.pk), robust=True)
     if isinstance(order, Order):
@@ -394,67 +404,22 @@ def order_upstream_apply(*, order_id: int, state_status: str | None, shipped_by_
 
 
 # ------------------------------------------------------------------------------------------------
-# Reservations
+# Stock holds (kept by stock.services; the order only says when they end)
 # ------------------------------------------------------------------------------------------------
-def reservations_release(*, order: Order, reason: str, restore_stock: bool) -> int:
-    """End an order's site reservations. `restore_stock` gives the units back to `available`
-    (cancelled before MoySklad ever held them); after an export MoySklad's reserve counts them,
-    so `available` is left for the next stock sync to rewrite."""
-    now = timezone.now()
-    with transaction.atomic():
-        active = list(Reservation.objects.select_for_update().filter(order_line__order=order, released_at__isnull=True)
-                      .order_by("id"))
-        if not active:
-            return 0
-        if restore_stock:
-            back: dict[tuple[int, int], Decimal] = {}
-            for r in active:
-                back[(r.offer_id, r.warehouse_id)] = back.get((r.offer_id, r.warehouse_id), Decimal(0)) + r.quantity
-            levels = list(StockLevel.objects.select_for_update().filter(
-                offer_id__in={k[0] for k in back}, warehouse_id__in={k[1] for k in back}).order_by("id"))
-            for level in levels:
-                qty = back.get((level.offer_id, level.warehouse_id))
-                if qty:
-                    level.available += qty
-                    level.updated_at = now
-            StockLevel.objects.bulk_update(levels, ["available", "updated_at"])
-        Reservation.objects.filter(pk__in=[r.pk for r in active]).update(released_at=now, release_reason=reason)
-    return len(active)
+#: statuses that end an order's holds that were never handed over, and why
+HOLDS_END = {OrderStatus.CANCELLED: "cancelled", OrderStatus.SHIPPED: "shipped",
+             OrderStatus.COMPLETED: "shipped", OrderStatus.RETURNED: "shipped"}
 
 
-def reservations_reapply(*, offer_ids: Iterable[int] | None = None) -> int:
-    """Make sure every still-pending site reservation is subtracted from `available`.
+def order_hold_refs(*, order: Order | int) -> list[str]:
+    """The refs this order's stock holds carry (one per line)."""
+    order_id = order.pk if isinstance(order, Order) else order
+    return [line_hold_ref(pk) for pk in OrderLine.objects.filter(order_id=order_id).values_list("pk", flat=True)]
 
-    A stock sync writes MoySklad's absolute figures (available = stock − reserve) for rows that
-    changed upstream; an order not yet exported is not in MoySklad's reserve, so its deduction
-    would be lost. This lowers such rows back to stock − reserve − pending. It only ever lowers
-    (a row that still carries the deduction is left alone), so it is safe to run at any time."""
-    pending = Reservation.objects.filter(released_at__isnull=True)
-    if offer_ids is not None:
-        pending = pending.filter(offer_id__in=list(offer_ids))
-    totals: dict[tuple[int, int], Decimal] = {}
-    for offer_id, warehouse_id, qty in pending.values_list("offer_id", "warehouse_id", "quantity"):
-        totals[(offer_id, warehouse_id)] = totals.get((offer_id, warehouse_id), Decimal(0)) + qty
-    if not totals:
-        return 0
-    now = timezone.now()
-    fixed = 0
-    with transaction.atomic():
-        levels = StockLevel.objects.select_for_update().filter(
-            offer_id__in={k[0] for k in totals}, warehouse_id__in={k[1] for k in totals}).order_by("id")
-        changed = []
-        for level in levels:
-            held = totals.get((level.offer_id, level.warehouse_id))
-            if held is None:
-                continue
-            ceiling = max(level.stock - level.reserve - held, Decimal(0))
-            if level.available > ceiling:
-                level.available, level.updated_at = ceiling, now
-                changed.append(level)
-        if changed:
-            StockLevel.objects.bulk_update(changed, ["available", "updated_at"])
-            fixed = len(changed)
-    return fixed
+
+def _holds_release(order: Order, *, reason: str) -> None:
+    stock_services.stock_holds_release(refs=order_hold_refs(order=order), reason=reason, source=order.source,
+                                       via="cancel" if reason == "cancelled" else "ship")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -477,12 +442,15 @@ def order_export_release(*, order_id: int, owner: str) -> None:
     _export_lease(owner).release([order_id])
 
 
-def order_exported_mark(*, order: Order) -> None:
-    """MoySklad holds the order (and its reserve): the site's reservations end here."""
+def order_exported_mark(*, order: Order, reserved_by: str = "moysklad", counted_from=None) -> None:
+    """The warehouse system holds the order with its own reserve: the order's holds on its
+    warehouses are handed over to it. They stay subtracted until a stock read of `reserved_by`
+    that started after now counts them (surely after `counted_from`; see StockHold)."""
     with transaction.atomic():
         Order.objects.filter(pk=order.pk).update(export_state=ExportState.EXPORTED, exported_at=timezone.now(),
                                                  export_error="")
-        reservations_release(order=order, reason="exported", restore_stock=False)
+        stock_services.stock_holds_hand_over(refs=order_hold_refs(order=order), to=reserved_by,
+                                             counted_from=counted_from)
 
 
 def order_export_failed_mark(*, order_id: int, error: str, final: bool) -> None:

@@ -8,7 +8,10 @@ from typing import Iterable
 
 from syncsite.bulk import in_chunks
 
-from .models import StockLevel, Warehouse
+from .models import StockHold, StockLevel, Warehouse
+
+#: the upstream whose stores site orders reserve from (and are exported to)
+ORDER_WAREHOUSE_SOURCE = "moysklad"
 
 
 def stock_available_by_warehouse(*, offer_ids: Iterable[int]) -> dict[int, dict[int, Decimal]]:
@@ -30,9 +33,30 @@ def reserved_by_open_orders(offer_ids: Iterable[int]) -> dict[int, Decimal]:
     """{offer id: units held by open site and marketplace orders that `StockLevel.available` does
     not count yet}, for the marketplace push to subtract.
 
-    Empty today, by design: MoySklad's reserve (orders it holds) is already out of `available`,
-    and the orders app takes a new order's units out of `available` itself until MoySklad holds
-    them (`orders.models.Reservation`, re-applied after each stock sync), moving `updated_at` so
-    the push sees it. Subtracting those here would count them twice. The hook is where a hold
-    that does not touch `available` would go."""
+    Empty, by design: MoySklad's reserve (orders it holds) is already out of `available`, and so
+    is every active `StockHold` (stock.services subtracts holds whenever it writes a level, and
+    placing or releasing one moves `updated_at` so the push sees it). Subtracting them here
+    would count them twice."""
     return {}
+
+
+def warehouse_list_for_orders() -> tuple[list[int], list[int]]:
+    """(warehouses a site order may reserve from, those to try first): the active stores of the
+    upstream orders are exported to, the shipping store first."""
+    rows = list(Warehouse.objects.filter(archived=False, source=ORDER_WAREHOUSE_SOURCE)
+                .values_list("pk", "ships_orders").order_by("pk"))
+    return [pk for pk, _ in rows], [pk for pk, ships in rows if ships]
+
+
+def stock_holds_list(*, refs: Iterable[str]) -> list[StockHold]:
+    """Every hold (active or ended) of these refs, with offer and warehouse, oldest first."""
+    return list(StockHold.objects.filter(ref__in=list(refs)).select_related("offer", "warehouse").order_by("id"))
+
+
+def stock_hold_warehouse(*, refs: Iterable[str]) -> int | None:
+    """The warehouse these refs hold their units in (the one holding most units if, exceptionally,
+    there are several); None when they hold nothing."""
+    totals: dict[int, Decimal] = defaultdict(Decimal)
+    for warehouse_id, qty in StockHold.objects.filter(ref__in=list(refs)).values_list("warehouse_id", "quantity"):
+        totals[warehouse_id] += qty
+    return max(totals, key=lambda w: (totals[w], -w)) if totals else None

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Iterable
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -38,12 +38,24 @@ def kick(offer_ids: Iterable[int], *, countdown: float | None = None) -> int:
     if not ids:
         return 0
     now = timezone.now()
-    marked = 0
-    for chunk in chunked(ids, CHUNK):
-        marked += ChannelOffer.objects.filter(offer_id__in=chunk).update(kicked_at=now)
+    marked = _stamp(ids, now)
     if registry.any_configured():
         transaction.on_commit(lambda: schedule_push(countdown), robust=True)
     return marked
+
+
+def _stamp(ids: list[int], now) -> int:
+    """kicked_at = now on these offers' ChannelOffers. On PostgreSQL the ids travel as one array
+    parameter (a full stock read kicks a few hundred thousand offers: IN lists of a thousand
+    placeholders each cost more to build and parse than the update itself)."""
+    connection = connections[router.db_for_write(ChannelOffer)]
+    if connection.vendor == "postgresql":
+        table, qn = ChannelOffer._meta.db_table, connection.ops.quote_name
+        column = qn(ChannelOffer._meta.get_field("offer").column)
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {qn(table)} SET {qn('kicked_at')} = %s WHERE {column} = ANY(%s)", [now, ids])
+            return cursor.rowcount
+    return sum(ChannelOffer.objects.filter(offer_id__in=chunk).update(kicked_at=now) for chunk in chunked(ids, CHUNK))
 
 
 def schedule_push(countdown: float | None = None) -> bool:

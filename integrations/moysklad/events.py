@@ -293,9 +293,6 @@ def handle_stock(work: Work) -> str:
     run = run_job(jobs.get("moysklad-stock"), trigger="event")
     if run.status == JobRun.Status.SKIPPED:
         raise StockJobBusy("moysklad-stock is running; this event is retried after it")
-    from orders.services import reservations_reapply
-
-    reservations_reapply()
     return f"stock run {run.pk}: {run.status}"
 
 

@@ -5,7 +5,9 @@ alone: this module maps, calls it and binds the result to MoySklad's ids."""
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 
@@ -15,11 +17,11 @@ from django.utils import timezone
 from catalog.models import Barcode, Offer, Product
 from catalog.services import CategoryIn, ProductIn, UnitIn, catalog_archive, categories_write, offers_write, products_write
 from integrations.http.errors import MappingError
-from integrations.marketplaces import kick
 from integrations.models import CategoryBinding, OfferBinding, ProductBinding, System, WarehouseBinding
 from integrations.runs import JobContext
 from stock.models import StockLevel, Warehouse
-from syncsite.bulk import CHUNK, Keys, PlannerStats, bulk_insert, bulk_upsert, in_chunks, upsert_rows
+from stock.services import stock_levels_set, warehouse_ships_orders_set
+from syncsite.bulk import Keys, PlannerStats, bulk_insert, bulk_upsert, in_chunks
 
 from .client import MoySkladClient
 from .constants import CHANGED_SINCE_MARGIN, CHANGED_SINCE_MAX_HOURS
@@ -81,15 +83,31 @@ def warehouses_import(client: MoySkladClient, ctx: JobContext) -> dict[str, int]
             else:
                 if Warehouse.objects.filter(code=code).exists():
                     code = f"{code}-{ext[:8]}"
-                wid = Warehouse.objects.create(name=row["name"][:255], code=code[:64], archived=archived).pk
+                wid = Warehouse.objects.create(name=row["name"][:255], code=code[:64], archived=archived,
+                                               source=MS).pk
                 WarehouseBinding.objects.create(system=MS, external_id=ext, warehouse_id=wid,
                                                 external_code=(row.get("externalCode") or "")[:255])
             WarehouseBinding.objects.filter(system=MS, external_id=ext).update(
                 external_updated_at=parse_msk(row.get("updated")), synced_at=now)
             if not archived:
                 result[ext] = wid
+        _shipping_store_mark(client, rows, result, ctx)
     ctx.count("warehouses", len(rows))
     return result
+
+
+def _shipping_store_mark(client: MoySkladClient, rows: list[dict], active: dict[str, int], ctx: JobContext) -> None:
+    """Site orders reserve first from the store they are exported to (MOYSKLAD_STORE_ID, else the
+    account's first store, as the order export resolves it)."""
+    from .orders import _pick
+
+    setting = (client.conf.get("STORE_ID") or "").strip()
+    try:
+        store = _pick(rows, setting, "store", "MOYSKLAD_STORE_ID") if rows else None
+    except MappingError as exc:
+        ctx.error("MOYSKLAD_STORE_ID", str(exc))
+        return
+    warehouse_ships_orders_set(warehouse_id=active.get(store["id"]) if store else None)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -438,33 +456,55 @@ def _chunks(seq, size=500):
 # Stock
 # ------------------------------------------------------------------------------------------------
 def stock_import(ctx: JobContext) -> None:
-    """Stock and reserve per item and store from report/stock/bystore/current.
+    """Stock and reserve per item and store from report/stock/bystore/current, written through
+    the one stock write service (`stock.services.stock_levels_set`: available = stock − reserve −
+    our holds, only real changes written and logged, then the stock-changed hook).
 
     Delta (cursor within the 24 h `changedSince` allows, less a margin): one call per stock type
-    for the whole account; the values are absolute, so they are written as they are. Otherwise a
-    full read, store by store: an item the report leaves out has no stock there, so a level we
-    hold for it is zeroed. Only rows whose figures changed are written (their `updated_at` moves;
-    the marketplace export picks them up by it); unchanged rows only get `checked_at`."""
+    for the whole account; the values are absolute. Otherwise a full read, store by store
+    (`complete`: an item the report leaves out has no stock there, so a level we hold for it is
+    zeroed); the next store's reports are fetched while this one is written. Each store's
+    figures carry the moment its read started, so holds handed over to MoySklad before it are
+    released (its reserve counts them now). `upstream_wait_ms` is how long the job waited for
+    MoySklad: the rest of its time is ours."""
     with MoySkladClient() as client:
         stores = warehouses_import(client, ctx)
         since = ctx.since
         horizon = timezone.now() - timedelta(hours=CHANGED_SINCE_MAX_HOURS) + CHANGED_SINCE_MARGIN
         full = ctx.full or since is None or since < horizon
+        via = "webhook" if ctx.run.trigger == "event" else "full" if full else "sync"
         ctx.count("full_read", int(full))
+        waited = 0.0
         if full:
             offers = dict(OfferBinding.objects.filter(system=MS).values_list("external_id", "offer_id"))
             ctx.set_total(len(stores))
-            for store_ext, warehouse_id in stores.items():
-                stock = client.stock_bystore_current("stock", store_id=store_ext)
-                reserve = client.stock_bystore_current("reserve", store_id=store_ext)
-                levels = _levels(stock, reserve, ctx)
-                for other in set(levels) - {store_ext}:
-                    ctx.count("rows_other_store", len(levels[other]))
-                _apply_levels(levels.get(store_ext, {}), warehouse_id, offers, ctx, full=True)
-                ctx.advance()
+
+            def read(store_ext: str):
+                started = timezone.now()
+                return (started, client.stock_bystore_current("stock", store_id=store_ext),
+                        client.stock_bystore_current("reserve", store_id=store_ext))
+
+            order = list(stores.items())
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="moysklad-stock") as pool:
+                pending = pool.submit(read, order[0][0]) if order else None
+                for i, (store_ext, warehouse_id) in enumerate(order):
+                    t0 = time.perf_counter()
+                    started, stock, reserve = pending.result()
+                    waited += time.perf_counter() - t0
+                    levels = _levels(stock, reserve, ctx)
+                    del stock, reserve  # mapped: free the report before the next one arrives
+                    pending = pool.submit(read, order[i + 1][0]) if i + 1 < len(order) else None
+                    for other in set(levels) - {store_ext}:
+                        ctx.count("rows_other_store", len(levels[other]))
+                    _apply_levels(levels.get(store_ext, {}), warehouse_id, offers, ctx, full=True, via=via,
+                                  checked_at=started)
+                    ctx.advance()
         else:
+            started = timezone.now()
+            t0 = time.perf_counter()
             stock = client.stock_bystore_current("stock", changed_since=since)
             reserve = client.stock_bystore_current("reserve", changed_since=since)
+            waited += time.perf_counter() - t0
             levels = _levels(stock, reserve, ctx)
             ids = {a for per_store in levels.values() for a in per_store}
             offers = dict(in_chunks(lambda c: OfferBinding.objects.filter(system=MS, external_id__in=c).values_list(
@@ -472,10 +512,11 @@ def stock_import(ctx: JobContext) -> None:
             ctx.set_total(len(ids))
             for store_ext, per_item in levels.items():
                 if store_ext in stores:
-                    _apply_levels(per_item, stores[store_ext], offers, ctx, full=False)
+                    _apply_levels(per_item, stores[store_ext], offers, ctx, full=False, via=via, checked_at=started)
                 else:
                     ctx.count("rows_unknown_store", len(per_item))
             ctx.advance(len(ids))
+        ctx.count("upstream_wait_ms", round(waited * 1000))
         ctx.count("requests", client.stats.requests)
 
 
@@ -483,6 +524,7 @@ def _levels(stock_rows: list, reserve_rows: list, ctx: JobContext) -> dict[str, 
     """{store id: {assortment id: [stock, reserve]}} from the two report calls; a figure the
     report did not give is None."""
     out: dict[str, dict[str, list]] = defaultdict(dict)
+    known: dict[tuple[type, object], Decimal] = {}  # most figures repeat: convert each value once
     for rows, key, idx in ((stock_rows, "stock", 0), (reserve_rows, "reserve", 1)):
         if not isinstance(rows, list):
             raise MappingError(f"stock report ({key}) is not a list")
@@ -493,65 +535,55 @@ def _levels(stock_rows: list, reserve_rows: list, ctx: JobContext) -> dict[str, 
                 store, item = row.get("storeId"), row.get("assortmentId")
                 if not isinstance(item, str) or not item:
                     raise MappingError("no assortmentId")
-                qty = stock_quantity(row, key)
+                value = row.get(key)
+                kind = type(value)
+                if kind is int or kind is float:
+                    qty = known.get((kind, value))
+                    if qty is None:
+                        qty = known[(kind, value)] = stock_quantity(row, key)
+                else:
+                    qty = stock_quantity(row, key)
             except MappingError as exc:
                 ctx.error(str(row)[:80], f"stock row: {exc}")
                 continue
             if store is None:
                 ctx.count("rows_without_store")  # reserves of orders with no store
                 continue
-            out[store].setdefault(item, [None, None])[idx] = qty
+            per_store = out[store]
+            figures = per_store.get(item)
+            if figures is None:
+                per_store[item] = figures = [None, None]
+            figures[idx] = qty
     return out
 
 
 def _apply_levels(per_item: dict[str, list], warehouse_id: int, offers: dict[str, int], ctx: JobContext,
-                  *, full: bool) -> None:
-    now = timezone.now()
-    reported: dict[int, list] = {}
+                  *, full: bool, via: str, checked_at) -> None:
+    """Map one store's report rows to our offers and hand them to the stock write service. A full
+    read: a figure missing from its report is 0. A delta: a figure it did not give keeps ours."""
+    figures: dict[int, tuple] = {}
+    partial: list[int] = []   # a figure the report did not give
     unknown = 0
-    for item, figures in per_item.items():
+    for item, (stock, reserve) in per_item.items():
         offer_id = offers.get(item)
         if offer_id is None:
             unknown += 1  # not (yet) in our catalog: a service, a bundle, a skipped record
             continue
-        reported[offer_id] = figures
+        if stock is None or reserve is None:
+            partial.append(offer_id)
+        figures[offer_id] = (stock, reserve)
     if unknown:
         ctx.count("unknown_items", unknown)
-    if full:
-        # Only MoySklad's own offers: a level another source keeps here is not ours to zero.
-        ours = set(offers.values())
-        current = {o: (s, r) for o, s, r in StockLevel.objects.filter(warehouse_id=warehouse_id).values_list(
-            "offer_id", "stock", "reserve") if o in ours}
-    else:
-        current = {o: (s, r) for o, s, r in in_chunks(lambda c: StockLevel.objects.filter(
-            warehouse_id=warehouse_id, offer_id__in=c).values_list("offer_id", "stock", "reserve"), list(reported))}
-    wanted: dict[int, tuple[Decimal, Decimal]] = {}
-    for offer_id, (stock, reserve) in reported.items():
-        held = current.get(offer_id, (Decimal(0), Decimal(0)))
-        # Full read: a figure missing from its report is 0. Delta: keep what we hold.
-        default = (Decimal(0), Decimal(0)) if full else held
-        wanted[offer_id] = (default[0] if stock is None else stock, default[1] if reserve is None else reserve)
-    if full:
-        for offer_id in current.keys() - wanted.keys():
-            wanted[offer_id] = (Decimal(0), Decimal(0))  # absent from the report: no stock there
-    changed: list[tuple[int, Decimal, Decimal]] = []
-    unchanged: list[int] = []
-    for offer_id, (stock, reserve) in wanted.items():
-        if current.get(offer_id) == (stock, reserve):
-            unchanged.append(offer_id)
-        else:
-            changed.append((offer_id, stock, reserve))
-    with transaction.atomic():
-        # A chunk at a time: a full read of a big store changes 100,000 levels.
-        for chunk in _chunks(changed, CHUNK):
-            upsert_rows(StockLevel, [dict(offer_id=offer_id, warehouse_id=warehouse_id, stock=stock, reserve=reserve,
-                                          available=max(stock - reserve, Decimal(0)), source="moysklad",
-                                          checked_at=now, updated_at=now) for offer_id, stock, reserve in chunk],
-                        unique_fields=["offer", "warehouse"],
-                        update_fields=["stock", "reserve", "available", "source", "checked_at", "updated_at"])
-        # QuerySet.update() leaves auto_now alone: unchanged rows keep their updated_at.
-        for chunk in _chunks(unchanged, CHUNK):
-            StockLevel.objects.filter(warehouse_id=warehouse_id, offer_id__in=chunk).update(checked_at=now)
-    kick(offer_id for offer_id, _stock, _reserve in changed)  # marketplaces: a debounced push of just these
-    ctx.count("stock_changed", len(changed))
-    ctx.count("stock_rows", len(wanted))
+    if partial:
+        held = {} if full else {o: (s, r) for o, s, r in in_chunks(lambda c: StockLevel.objects.filter(
+            warehouse_id=warehouse_id, offer_id__in=c).values_list("offer_id", "stock", "reserve"), partial)}
+        zeros = (Decimal(0), Decimal(0))
+        for offer_id in partial:
+            stock, reserve = figures[offer_id]
+            default = held.get(offer_id, zeros)
+            figures[offer_id] = (default[0] if stock is None else stock, default[1] if reserve is None else reserve)
+    result = stock_levels_set(warehouse_id=warehouse_id, figures=figures, source=MS, via=via, complete=full,
+                              checked_at=checked_at)
+    ctx.count("stock_changed", len(result.changed))
+    ctx.count("stock_restocked", len(result.restocked))
+    ctx.count("stock_rows", len(figures))

@@ -13,8 +13,10 @@ commit both call `OrderExportSession.export`. For one order:
 4. Otherwise mark the attempt, then create with `syncId` = the order's UUID. MoySklad answers a
    repeated create with the same syncId with the order it already made, so the base client may
    retry this POST; together with step 3, a retry never makes a second order.
-5. Bind (`external_id`, `external_updated_at`), mark the order exported, end its site reservations
-   (MoySklad's reserve holds the units now; the positions carry `reserve`).
+5. Bind (`external_id`, `external_updated_at`), mark the order exported and hand its stock holds
+   over to MoySklad: the positions carry `reserve` and the order names the store the holds are
+   in, so MoySklad's reserve lands where our hold is. The holds stay subtracted until a stock
+   read that started after the hand-over (plus MoySklad's recalculation delay) releases them.
 
 Requests per order: a returning customer's counterparty comes from `CustomerBinding`, the
 organization and store from settings or a cached lookup, so a first attempt costs one request
@@ -35,6 +37,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -45,11 +48,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.http.errors import MappingError, MissingDependencyError, RejectedError, UpstreamError
-from integrations.models import CustomerBinding, OfferBinding, OrderBinding, OrderStateMapping, System
+from integrations.models import (
+    CustomerBinding,
+    OfferBinding,
+    OrderBinding,
+    OrderStateMapping,
+    System,
+    WarehouseBinding,
+)
 from integrations.runs import JobContext
 from orders import selectors as order_selectors
 from orders import services as order_services
-from orders.models import Customer, Order, OrderStatus
+from orders.models import Customer, ExportState, Order, OrderStatus
+from stock import selectors as stock_selectors
 
 from .client import MoySkladClient
 from .constants import MSK
@@ -61,6 +72,12 @@ MS = System.MOYSKLAD
 MAX_EXPORT_ATTEMPTS = 10          # then the order is `failed` and waits for a manager
 DEFAULTS_TTL = 3600               # organization/store lookups are cached this long
 FIRST_POLL_WINDOW = timedelta(days=7)
+# MoySklad recalculates stock reports asynchronously after a document changes: a report read
+# sooner than this after our order was created may not count its reserve yet.
+RESERVE_RECALC = timedelta(seconds=5)
+# `orders-export` waits at most this long for orders another worker is exporting, to report them.
+IN_FLIGHT_WAIT = 5.0
+IN_FLIGHT_POLL = 0.25
 
 # The account's standard state names -> our statuses (interfaces.md). Compared without case and
 # with ё read as е, so "Подтверждён" and "подтвержден" both match.
@@ -220,7 +237,8 @@ class OrderExportSession:
             binding, _ = OrderBinding.objects.get_or_create(
                 system=MS, order=order, defaults={"external_id": "", "external_code": order.export_code})
             if binding.external_id:
-                order_services.order_exported_mark(order=order)
+                order_services.order_exported_mark(order=order, reserved_by=MS,
+                                                   counted_from=timezone.now() + RESERVE_RECALC)
                 return "already_exported"
             remote = None
             if binding.create_attempted_at is not None:
@@ -256,7 +274,8 @@ class OrderExportSession:
             OrderBinding.objects.filter(pk=binding.pk).update(
                 external_id=external_id, external_updated_at=parse_msk(remote.get("updated")),
                 ui_url=str((remote.get("meta") or {}).get("uuidHref") or "")[:500], synced_at=timezone.now())
-            order_services.order_exported_mark(order=order)
+            order_services.order_exported_mark(order=order, reserved_by=MS,
+                                               counted_from=timezone.now() + RESERVE_RECALC)
 
     # -- what we send ------------------------------------------------------------------------------
     def defaults(self) -> OrderDefaults:
@@ -292,7 +311,7 @@ class OrderExportSession:
             "externalCode": order.export_code,
             "syncId": str(order.uid),
             "organization": defaults.organization,
-            "store": defaults.store,
+            "store": self.store(order, lines) or defaults.store,
             "agent": self.agent(order.customer),
             "moment": timezone.localtime(order.created_at, timezone=MSK).strftime("%Y-%m-%d %H:%M:%S"),
             "vatEnabled": vat_enabled,
@@ -303,6 +322,19 @@ class OrderExportSession:
         if order.shipping_address:
             body["shipmentAddress"] = order.shipping_address[:255]
         return body
+
+    def store(self, order: Order, lines: list) -> dict | None:
+        """The store the order's stock is held in (so MoySklad's reserve lands where our hold
+        is); None when it holds nothing in a MoySklad store (the default store then)."""
+        warehouse_id = stock_selectors.stock_hold_warehouse(refs=[line.hold_ref for line in lines])
+        if warehouse_id is None:
+            return None
+        external_id = (WarehouseBinding.objects.filter(system=MS, warehouse_id=warehouse_id)
+                       .values_list("external_id", flat=True).first())
+        if not external_id:
+            log.warning("moysklad.order.hold-outside-moysklad order=%s warehouse=%s", order.number, warehouse_id)
+            return None
+        return self.client.meta("store", external_id)
 
     def agent(self, customer: Customer) -> dict:
         """The customer's counterparty: bound before (no request), else found by our externalCode,
@@ -360,25 +392,63 @@ def _contradicts(counterparty: dict, customer: Customer) -> bool:
 
 def orders_export(ctx: JobContext) -> None:
     """Job `orders-export`: every order MoySklad does not hold yet (the outbox), oldest first. An
-    order committed while the broker was down is picked up here."""
-    fixed = order_services.reservations_reapply()
-    if fixed:
-        ctx.count("reservations_reapplied", fixed)
+    order committed while the broker was down is picked up here.
+
+    An order another worker is exporting right now (its per-order claim is taken) is waited for,
+    a few seconds at most, so the summary tells the truth: `exported_here`, `exported_elsewhere`
+    (by another worker meanwhile) and `still_in_flight` (still claimed when the wait ended)."""
     ids = order_selectors.order_list_export_pending()
     ctx.set_total(len(ids))
     if not ids:
         return
     with MoySkladClient() as client:
         session = OrderExportSession(client)
+        held: list[int] = []
         try:
             for order_id in ids:
-                try:
-                    ctx.count(session.export(order_id))
-                except (MappingError, MissingDependencyError, RejectedError) as exc:
-                    ctx.error(f"order {order_id}", str(exc))
+                if _export_counted(session, order_id, ctx) == "skipped":
+                    held.append(order_id)
                 ctx.advance()
+            _wait_for_others(session, held, ctx)
         finally:
             ctx.count("requests", client.stats.requests)
+
+
+def _export_counted(session: OrderExportSession, order_id: int, ctx: JobContext) -> str:
+    try:
+        outcome = session.export(order_id)
+    except (MappingError, MissingDependencyError, RejectedError) as exc:
+        ctx.error(f"order {order_id}", str(exc))
+        return "failed"
+    if outcome != "skipped":
+        ctx.count(outcome)
+        ctx.count("exported_here")
+    return outcome
+
+
+def _wait_for_others(session: OrderExportSession, held: list[int], ctx: JobContext) -> None:
+    """Orders we could not claim: another worker holds them, or finished them meanwhile. Wait
+    (bounded) until each is exported elsewhere, failed there, or free for us to export."""
+    deadline = time.monotonic() + IN_FLIGHT_WAIT
+    waiting = list(held)
+    while waiting:
+        states = dict(Order.objects.filter(pk__in=waiting).values_list("pk", "export_state"))
+        still = []
+        for order_id in waiting:
+            state = states.get(order_id)
+            if state == ExportState.EXPORTED:
+                ctx.count("exported_elsewhere")
+            elif state == ExportState.PENDING and _export_counted(session, order_id, ctx) == "skipped":
+                still.append(order_id)
+            elif state not in (ExportState.EXPORTED, ExportState.PENDING):
+                ctx.count("failed_elsewhere")  # recorded on the order by the worker that tried
+        waiting = still
+        if not waiting or time.monotonic() >= deadline:
+            break
+        time.sleep(IN_FLIGHT_POLL)
+    if waiting:
+        ctx.count("still_in_flight", len(waiting))
+        log.info("moysklad.orders.export-in-flight orders=%s", waiting[:20])
 
 
 def order_export_one(*, order_id: int) -> str:

@@ -11,8 +11,8 @@ from integrations.models import OrderBinding
 from integrations.moysklad.client import MoySkladClient
 from integrations.moysklad.orders import OrderExportSession
 from orders import services
-from orders.models import Order, Reservation
-from stock.models import StockLevel
+from orders.models import Order
+from stock.models import StockHold, StockLevel
 from tests.conftest import needs_postgres
 from tests.orders_fixtures import _fast_backoff, fake_ms, published, shop  # noqa: F401
 
@@ -49,7 +49,7 @@ def test_concurrent_orders_for_the_last_units_never_oversell(shop, published):
     assert all(r.available == 0 for r in lost)
     level = StockLevel.objects.get(offer=shop.case)
     assert level.available == 0
-    assert sum(Reservation.objects.values_list("quantity", flat=True)) == Decimal(3)
+    assert sum(StockHold.objects.values_list("quantity", flat=True)) == Decimal(3)
 
 
 def test_concurrent_orders_over_two_offers_do_not_deadlock(shop, published):

@@ -168,3 +168,28 @@ def test_rerun_with_the_same_report_writes_nothing(stock):
     before = sorted(StockLevel.objects.values_list("id", "stock", "reserve", "available", "updated_at"))
     assert run(full=True).counts["stock_changed"] == 0
     assert sorted(StockLevel.objects.values_list("id", "stock", "reserve", "available", "updated_at")) == before
+
+
+def test_the_shipping_store_is_marked_for_site_orders(stock, settings):
+    run()
+    assert list(Warehouse.objects.filter(ships_orders=True).values_list("code", flat=True)) == ["main"]  # the first
+    settings.MOYSKLAD = {**settings.MOYSKLAD, "STORE_ID": "Магазин на Тверской"}
+    run()
+    assert list(Warehouse.objects.filter(ships_orders=True).values_list("code", flat=True)) == ["shop"]
+    settings.MOYSKLAD = {**settings.MOYSKLAD, "STORE_ID": "Нет такого"}
+    r = run()
+    assert r.errors[0]["ref"] == "MOYSKLAD_STORE_ID" and "no such store" in r.errors[0]["error"]
+    assert list(Warehouse.objects.filter(ships_orders=True).values_list("code", flat=True)) == ["shop"]
+
+
+def test_stock_changes_are_logged_with_their_source_and_how_they_came(stock):
+    from stock.models import StockChange
+
+    run()
+    assert set(StockChange.objects.values_list("source", "via")) == {("moysklad", "full")}
+    set_cursor(timedelta(minutes=10))
+    stock.stock["stock"] = [{"assortmentId": JACKET, "storeId": MAIN, "stock": 12}]
+    stock.stock["reserve"] = []
+    run()
+    change = StockChange.objects.filter(via="sync").get()
+    assert (change.previous_stock, change.new_stock, change.previous_available, change.new_available) == (10, 12, 6, 8)

@@ -12,8 +12,8 @@ from integrations.moysklad.client import MoySkladClient
 from integrations.moysklad.orders import OrderExportSession, customer_code
 from integrations.runs import run_job
 from orders import services
-from orders.models import ExportState, Order, Reservation
-from stock.models import StockLevel
+from orders.models import ExportState, Order
+from stock.models import StockHold, StockLevel
 from tests.moysklad_orders_fake import BASE, _error
 
 pytestmark = pytest.mark.django_db
@@ -184,13 +184,14 @@ def test_expired_lease_of_a_dead_worker_is_taken_over(fake_ms, shop, published):
     assert export(order.pk) == "exported"
 
 
-def test_export_releases_reservations_without_touching_available(fake_ms, shop, published):
+def test_export_hands_holds_over_without_touching_available(fake_ms, shop, published):
     order = make_order(shop)
     assert StockLevel.objects.get(offer=shop.phone).available == 3
     export(order.pk)
-    assert not Reservation.objects.filter(released_at__isnull=True).exists()
-    assert set(Reservation.objects.values_list("release_reason", flat=True)) == {"exported"}
-    assert StockLevel.objects.get(offer=shop.phone).available == 3  # the stock sync rewrites it from MoySklad
+    holds = list(StockHold.objects.all())
+    assert len(holds) == 2 and all(h.released_at is None and h.handed_over_to == "moysklad" for h in holds)
+    assert all(h.handed_over_at > order.created_at for h in holds)
+    assert StockLevel.objects.get(offer=shop.phone).available == 3  # held until a stock read counts the reserve
 
 
 def test_offer_not_linked_keeps_order_pending_with_the_reason(fake_ms, shop, published):

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from orders.models import Customer, Order, OrderLine, OrderStatusChange, Reservation
-from stock.models import StockLevel
+from orders.models import Customer, Order, OrderLine, OrderStatusChange
+from stock.models import StockHold, StockLevel
 from tests.orders_fixtures import order_body, post_order
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +18,7 @@ def _available(offer) -> Decimal:
 def _nothing_written():
     assert not Order.objects.exists()
     assert not OrderLine.objects.exists()
-    assert not Reservation.objects.exists()
+    assert not StockHold.objects.exists()
     assert not Customer.objects.exists()
 
 
@@ -34,7 +34,7 @@ def test_create_order_reserves_stock_and_answers_201(api, shop, published, djang
                                                                            ("CASE-RED", 1, "250.50")]
     assert [h["status"] for h in data["history"]] == ["pending"]
     assert _available(shop.phone) == 3 and _available(shop.case) == 2
-    assert Reservation.objects.filter(released_at__isnull=True).count() == 2
+    assert StockHold.objects.filter(released_at__isnull=True).count() == 2
     # The export is kicked after commit (one greppable call into integrations).
     assert published.names() == ["integrations.moysklad.order_export"]
 
@@ -107,13 +107,17 @@ def test_last_unit_goes_to_the_first_order(api, shop, published):
     assert _available(shop.case) == 0
 
 
-def test_stock_across_warehouses_is_reserved_from_each(api, shop, published):
+def test_an_order_is_held_in_one_warehouse_never_split(api, shop, published):
     from tests.factories import make_stock, make_warehouse
 
     make_stock(offer=shop.case, warehouse=make_warehouse(code="second"), stock=2)
-    assert post_order(api, order_body(("CASE-RED", 5))).status_code == 201
-    assert sum(StockLevel.objects.filter(offer=shop.case).values_list("available", flat=True)) == 0
-    assert sorted(Reservation.objects.values_list("quantity", flat=True)) == [2, 3]
+    response = post_order(api, order_body(("CASE-RED", 5)))
+    assert response.status_code == 409
+    body = response.json()
+    assert (body["available"], body["requested"]) == (3, 5)  # the warehouse holding the most of it
+    assert "no single warehouse holds the whole order" in body["detail"]
+    _nothing_written()
+    assert sorted(StockLevel.objects.filter(offer=shop.case).values_list("available", flat=True)) == [2, 3]
 
 
 def test_archived_offer_is_unknown(api, shop):
