@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from orders.models import Customer, Order, Reservation
+from orders.models import Customer, Order
+from stock.models import StockHold
 from tests.orders_fixtures import order_body, post_order, published, shop  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.security]
@@ -24,7 +25,7 @@ def _shop(shop, published):
 def _nothing_written():
     assert not Order.objects.exists()
     assert not Customer.objects.exists()
-    assert not Reservation.objects.exists()
+    assert not StockHold.objects.exists()
 
 
 def _error(response, status: int, code: str) -> dict:

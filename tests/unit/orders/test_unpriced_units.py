@@ -4,7 +4,8 @@ from decimal import Decimal
 import pytest
 
 from catalog.models import Offer
-from orders.models import Order, Reservation
+from orders.models import Order
+from stock.models import StockHold
 from stock.models import StockLevel
 from tests.factories import make_offer, make_stock
 from tests.orders_fixtures import order_body, post_order
@@ -26,7 +27,7 @@ def test_order_for_a_unit_without_a_price_is_400_naming_the_sku_and_touches_no_s
     assert body["error"] == "invalid"
     assert body["detail"][0]["loc"] == ["body", "items", 1, "sku"]
     assert "NOPRICE-1" in body["detail"][0]["msg"]
-    assert not Order.objects.exists() and not Reservation.objects.exists()
+    assert not Order.objects.exists() and not StockHold.objects.exists()
     assert StockLevel.objects.get(offer=unpriced).available == 7
     assert StockLevel.objects.get(offer=shop.phone).available == 5
 

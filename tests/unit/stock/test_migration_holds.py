@@ -9,7 +9,9 @@ from django.db.migrations.executor import MigrationExecutor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BEFORE = [("orders", "0003_order_contact_snapshot"), ("stock", "0002_holds_changes_warehouse_source")]
+# Catalog is named too: its state must match the applied schema (Offer.price_from_product is NOT NULL).
+BEFORE = [("orders", "0003_order_contact_snapshot"), ("stock", "0002_holds_changes_warehouse_source"),
+          ("catalog", "0002_product_price_and_inherited_offer_price")]
 AFTER = [("orders", "0004_reservations_to_stock_holds")]
 
 
