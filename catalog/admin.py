@@ -28,7 +28,7 @@ from integrations.moysklad.constants import UI_PRODUCT_URL
 from stock.models import StockLevel
 from syncsite.admin_tools import ReadOnlyAdminMixin, ReadOnlyTabularInline, admin_link, short
 
-from .models import Barcode, Category, FieldChange, Offer, Product, ProductImage
+from .models import Barcode, Category, ExternalSku, FieldChange, Offer, Product, ProductImage
 from .services import CONTESTED_FIELDS, product_contested_set_by_site
 
 
@@ -311,3 +311,37 @@ class CategoryAdmin(admin.ModelAdmin):
     @admin.display(description="products", ordering="_products")
     def product_count(self, category: Category) -> int:
         return getattr(category, "_products", 0)
+
+
+# ------------------------------------------------------------------------------------------------
+# External SKUs (suppliers, 1C): the unmapped work list
+# ------------------------------------------------------------------------------------------------
+class MappedFilter(admin.SimpleListFilter):
+    title = "mapped"
+    parameter_name = "mapped"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("no", "Unmapped"), ("yes", "Mapped by a manager")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ExternalSku]) -> QuerySet[ExternalSku]:
+        if self.value() in ("no", "yes"):
+            return queryset.filter(offer__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(ExternalSku)
+class ExternalSkuAdmin(admin.ModelAdmin):
+    """SKUs a supplier or 1C sent that match none of our SKUs or barcodes. Pick the offer they mean:
+    the next read applies their stock to it."""
+
+    list_display = ("sku", "source", "name", "offer", "seen_count", "last_seen_at")
+    list_filter = (MappedFilter, "source")
+    search_fields = ("sku", "name", "offer__sku")
+    search_help_text = "their SKU, their name or our SKU"
+    autocomplete_fields = ("offer",)
+    fields = ("source", "sku", "name", "offer", "seen_count", "first_seen_at", "last_seen_at")
+    readonly_fields = ("source", "sku", "name", "seen_count", "first_seen_at", "last_seen_at")
+    ordering = ("-seen_count", "source", "sku")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -123,3 +123,27 @@ class FieldChange(models.Model):
 
     class Meta:
         ordering = ("-recorded_at", "-id")
+
+
+class ExternalSku(models.Model):
+    """Another system's SKU as a stock source sends it (`source`: `supplier:acme`, `1c`), and the
+    offer of ours it means. A row with no offer is an unmapped SKU: listed for a manager (with how
+    often it came), never guessed. A manager sets `offer` to map it; matching by equal SKU or a
+    barcode of ours needs no row (catalog.services.external_skus_match)."""
+
+    source = models.CharField(max_length=64, db_index=True)
+    sku = models.CharField(max_length=255)
+    offer = models.ForeignKey(Offer, null=True, blank=True, on_delete=models.SET_NULL, related_name="external_skus",
+                              help_text="Our offer this SKU means (set by a manager); empty: unmapped")
+    name = models.CharField(max_length=255, blank=True, help_text="The name the source gave, to help map it")
+    seen_count = models.PositiveIntegerField(default=0, help_text="Reads in which this SKU came unmatched")
+    first_seen_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "external SKU"
+        constraints = [models.UniqueConstraint(fields=["source", "sku"], name="external_sku_unique_per_source")]
+        indexes = [models.Index(fields=["source", "offer"], name="external_sku_source_offer")]
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.sku}"

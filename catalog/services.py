@@ -23,7 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Sequence
 
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Max, Min, Q, Subquery
 from django.utils import timezone
 
@@ -413,3 +413,41 @@ def catalog_archive(*, product_ids: Sequence[int] = (), offer_ids: Sequence[int]
                       for chunk in _chunks(list(ids)))
                   for model, ids in ((Product, product_ids), (Offer, offer_ids), (Category, category_ids))]
     return Archived(*counts)
+
+
+# ------------------------------------------------------------------------------------------------
+# Another system's SKUs (suppliers, 1C): matched to our offers, the rest listed for a manager
+# ------------------------------------------------------------------------------------------------
+def external_skus_match(*, source: str, skus: Sequence[str], barcodes: dict[str, Sequence[str]] | None = None,
+                        names: dict[str, str] | None = None) -> dict[str, int]:
+    """{their SKU: our offer id} for the SKUs `source` sent: equal SKU, else a barcode of ours,
+    else a manager's ExternalSku row (catalog.selectors.offer_match_external). SKUs none of these
+    match are recorded as unmapped ExternalSku rows of `source` (seen count and last seen move; a
+    manager maps them in the admin). A bounded number of statements whatever the number of SKUs."""
+    from .models import ExternalSku
+    from .selectors import offer_match_external
+
+    wanted = list(dict.fromkeys(s for s in skus if s))
+    if not wanted:
+        return {}
+    mapping = dict(in_chunks(lambda chunk: ExternalSku.objects.filter(
+        source=source, sku__in=chunk, offer__isnull=False).values_list("sku", "offer_id"), wanted))
+    found = offer_match_external(skus=wanted, barcodes=barcodes, mapping=mapping)
+    unmapped = [s for s in wanted if s not in found]
+    if unmapped:
+        now = timezone.now()
+        names = names or {}
+        seen = dict(in_chunks(lambda chunk: ExternalSku.objects.filter(
+            source=source, sku__in=chunk).values_list("sku", "seen_count"), unmapped))
+        with transaction.atomic():
+            new = [s for s in unmapped if s not in seen]
+            if new:
+                # An upsert: a webhook of the same source may record the same SKU meanwhile.
+                bulk_upsert(ExternalSku, [(source, s, (names.get(s) or "")[:255], 1, now, now) for s in new],
+                            fields=["source", "sku", "name", "seen_count", "first_seen_at", "last_seen_at"],
+                            unique_fields=["source", "sku"], update_fields=["last_seen_at"])
+            old = [s for s in unmapped if s in seen]
+            for chunk in _chunks(old):
+                ExternalSku.objects.filter(source=source, sku__in=chunk).update(
+                    seen_count=models.F("seen_count") + 1, last_seen_at=now)
+    return {sku: m.offer_id for sku, m in found.items()}
