@@ -1,15 +1,22 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.utils.translation import gettext_lazy as _
 
 from .api import api_urls, endpoint_not_found
 from .health import health
 
 admin.site.site_header = "SyncSite"
 admin.site.site_title = "SyncSite"
-admin.site.index_title = "Catalog, stock, orders and sync health"
+admin.site.index_title = _("Catalog, stock, orders and sync health")
+# No storefront is served here: the header's "View site" would lead to a 404, so it is hidden.
+admin.site.site_url = None
 
 urlpatterns = [
+    # Before the admin: the back office's own pages (dashboard data, work lists, product page).
+    path("admin/backoffice/", include("syncsite.backoffice_urls")),
     path("admin/", admin.site.urls),
+    # The admin header's language switch posts here (django.views.i18n.set_language).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("health/", health, name="health"),
     path("webhooks/moysklad/", include("integrations.moysklad.urls")),
     path("api/v1/", api_urls()),
