@@ -97,6 +97,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # An admin action posted by someone without the change permission: 403 (read-only role).
+    "syncsite.admin_guard.AdminActionPermissionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
