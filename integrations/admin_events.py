@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from django.utils.html import format_html
 
 from syncsite.admin_tools import BindingAdmin, ReadOnlyAdminMixin, admin_link, short
@@ -33,16 +34,16 @@ class InboundEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return qs.defer("payload") if request.resolver_match and request.resolver_match.url_name.endswith(
             "changelist") else qs
 
-    @admin.display(description="status", ordering="status")
+    @admin.display(description=_("status"), ordering="status")
     def status_display(self, event: InboundEvent) -> str:
         colour = {"failed": "#a00", "received": "#a60", "processing": "#06a", "done": "#070"}.get(event.status, "#555")
         return format_html('<span style="color:{}">{}</span>', colour, event.get_status_display())
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def error_short(self, event: InboundEvent) -> str:
         return short(event.error, 100)
 
-    @admin.action(description="Reprocess the selected events", permissions=["reprocess"])
+    @admin.action(description=_("Reprocess the selected events"), permissions=["reprocess"])
     def reprocess(self, request: HttpRequest, queryset: QuerySet[InboundEvent]) -> None:
         from .moysklad.events import events_reprocess
 
