@@ -21,7 +21,8 @@ from django.db import models
 from django.db.models import Count, DecimalField, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
-from django.utils.translation import gettext_lazy as _
+from django.urls import reverse
+from django.utils.translation import gettext, gettext_lazy as _
 from django.utils.html import format_html, format_html_join
 
 from integrations.models import CategoryBinding, OfferBinding, ProductBinding, System
@@ -50,7 +51,7 @@ def moysklad_url(external_id: str) -> str:
 def stock_summary(levels: list[StockLevel]) -> str:
     """One line such as "Main: 5 · Shop: 3" from prefetched stock rows (archived warehouses marked)."""
     if not levels:
-        return "no stock rows"
+        return gettext("no stock rows")
     return format_html_join(
         " · ", "{}{}: {}",
         ((lv.warehouse.name, " (archived)" if lv.warehouse.archived else "", _qty(lv.available)) for lv in levels))
@@ -188,14 +189,14 @@ class ProductAdmin(admin.ModelAdmin):
     search_help_text = _("Name, SKU or barcode")
     readonly_fields = ("category", "archived", "vat", "moysklad", "name_edited_at", "created_at", "updated_at")
     fieldsets = (
-        ("Contested: the newer edit wins (MoySklad's or the site's)", {
+        (_("Contested: the newer edit wins (MoySklad's or the site's)"), {
             "fields": ("name", "description", "name_edited_at"),
-            "description": "Saving a new name or description here records it as a site edit; it stays until "
-                           "someone edits it in MoySklad later.",
+            "description": _("Saving a new name or description here records it as a site edit; it stays until "
+                             "someone edits it in MoySklad later."),
         }),
-        ("Site-owned (never touched by the sync)", {"fields": ("slug", "seo_title", "seo_description")}),
-        ("From MoySklad (read-only)", {"fields": ("category", "archived", "vat", "moysklad")}),
-        ("Timestamps", {"fields": ("created_at", "updated_at")}),
+        (_("Site-owned (never touched by the sync)"), {"fields": ("slug", "seo_title", "seo_description")}),
+        (_("From MoySklad (read-only)"), {"fields": ("category", "archived", "vat", "moysklad")}),
+        (_("Timestamps"), {"fields": ("created_at", "updated_at")}),
     )
     inlines = (ProductImageInline, OfferInline, ProductBindingInline, FieldChangeInline)
 
@@ -225,7 +226,7 @@ class ProductAdmin(admin.ModelAdmin):
         if bindings is None:
             bindings = list(product.bindings.filter(system=System.MOYSKLAD))
         if not bindings:
-            return "not linked"
+            return gettext("not linked")
         return format_html('<a href="{}" target="_blank" rel="noopener">open ↗</a>', moysklad_url(bindings[0].external_id))
 
     def save_model(self, request: HttpRequest, obj: Product, form: forms.ModelForm, change: bool) -> None:
@@ -249,8 +250,9 @@ class ProductAdmin(admin.ModelAdmin):
         for field, value in edits.items():
             product_contested_set_by_site(product=obj, field=field, value=value)
         if edits:
-            self.message_user(request, f"Saved {' and '.join(edits)} as a site edit: it wins over older MoySklad "
-                                       "data and is recorded in the history below.", messages.INFO)
+            self.message_user(request, gettext("Saved %(fields)s as a site edit: it wins over older MoySklad data "
+                                               "and is recorded in the history below.")
+                              % {"fields": gettext(" and ").join(edits)}, messages.INFO)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -261,7 +263,7 @@ class OfferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Sellable units (a product without variants, or a variant): all MoySklad-owned, so view-only.
     Shows stock per warehouse, barcodes and bindings."""
 
-    list_display = ("sku", "name", "product_link", "price", "archived", "available_total", "updated_at")
+    list_display = ("sku", "name", "product_link", "price", "archived", "available_total", "updated_at", "page_link")
     list_filter = ("archived", "is_variant", "currency")
     list_select_related = ("product",)
     search_fields = ("sku", "name", "barcodes__value", "product__name")
@@ -280,6 +282,10 @@ class OfferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("product"), ordering="product__name")
     def product_link(self, offer: Offer) -> str:
         return admin_link(offer.product)
+
+    @admin.display(description=_("everything about it"))
+    def page_link(self, offer: Offer) -> str:
+        return format_html('<a href="{}">{}</a>', reverse("backoffice:sku", args=[offer.sku]), gettext("SKU page"))
 
     @admin.display(description=_("available"), ordering="_available")
     def available_total(self, offer: Offer) -> str:
@@ -322,7 +328,7 @@ class MappedFilter(admin.SimpleListFilter):
     parameter_name = "mapped"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("no", "Unmapped"), ("yes", "Mapped by a manager")]
+        return [("no", _("Unmapped")), ("yes", _("Mapped by a manager"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[ExternalSku]) -> QuerySet[ExternalSku]:
         if self.value() in ("no", "yes"):

@@ -55,7 +55,7 @@ def _time_words(minute: str, hour: str) -> str | None:
             if start:
                 return ngettext("every %(n)s minute from :%(start)02d", "every %(n)s minutes from :%(start)02d",
                                 n) % {"n": n, "start": start}
-            return ngettext("every minute", "every %(n)s minutes", n) % {"n": n}
+            return ngettext("every %(n)s minute", "every %(n)s minutes", n) % {"n": n}
         if minute.isdigit():
             return _("every hour at :%(minute)02d") % {"minute": int(minute)}
         return None
