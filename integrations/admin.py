@@ -329,3 +329,7 @@ from . import admin_events  # noqa: E402,F401  inbound events, state mapping, or
 
 # Marketplace stock (channels, offers per channel, audit, alerts) lives in its own module.
 from . import admin_marketplaces  # noqa: E402,F401
+
+
+# Schedules (django-celery-beat) in plain words.
+from . import admin_schedules  # noqa: E402,F401

@@ -111,3 +111,17 @@ def test_no_secret_reaches_the_pages(admin_client, settings, sku):
         html = admin_client.get(url).content.decode()
         for secret in ("ms-secret-token-123", "wh-secret-456", "sf-secret-789"):
             assert secret not in html, (url, secret)
+
+
+def test_schedules_in_plain_words(admin_client):
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    cron = CrontabSchedule.objects.create(minute="*/5", hour="*", day_of_week="*", day_of_month="*",
+                                          month_of_year="*")
+    PeriodicTask.objects.create(name="moysklad-stock", task="integrations.run_job", crontab=cron, args='["moysklad-stock"]')
+    html = admin_client.get(reverse("admin:django_celery_beat_periodictask_changelist"),
+                            HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "every 5 minutes" in html and "changed stock via changedSince" in html
+    html = admin_client.get(reverse("admin:django_celery_beat_periodictask_changelist"),
+                            HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "каждые 5 минут" in html
