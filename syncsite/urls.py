@@ -10,6 +10,9 @@ admin.site.site_title = "SyncSite"
 admin.site.index_title = _("Catalog, stock, orders and sync health")
 # No storefront is served here: the header's "View site" would lead to a 404, so it is hidden.
 admin.site.site_url = None
+# The side menu repeats the home page's app list and costs list pages 300 px: off, so every list
+# (the channel offers' Status and Error columns included) fits a 1280 px window.
+admin.site.enable_nav_sidebar = False
 
 urlpatterns = [
     # Before the admin: the back office's own pages (dashboard data, work lists, product page).
