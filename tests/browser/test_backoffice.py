@@ -143,3 +143,27 @@ def test_every_list_page_fits_1280_px(browser, manager, shop, request):
         assert not overflowing, overflowing
     finally:
         browser.set_window_size(1400, 1000)
+
+
+def test_dashboard_shows_a_running_sync_live(browser, manager, shop, request):
+    """A run in progress: its row counts along without a reload, and the page refreshes itself
+    once the run has finished."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    now = timezone.now()
+    run = JobRun.objects.create(job="moysklad-stock", status=JobRun.Status.RUNNING, trigger="admin", started_at=now,
+                                heartbeat_at=now, progress_done=10, progress_total=100)
+    log_in(browser, manager, "/admin/")
+    cell = '[data-progress="moysklad-stock"]'
+    assert text(browser, cell) == "running: 10 / 100"
+    JobRun.objects.filter(pk=run.pk).update(progress_done=60, heartbeat_at=timezone.now())
+    WebDriverWait(browser, 15).until(lambda d: d.find_element(By.CSS_SELECTOR, cell).text.strip() == "running: 60 / 100")
+    screenshot(browser, request.node.name)
+    page = browser.find_element(By.TAG_NAME, "html")
+    JobRun.objects.filter(pk=run.pk).update(status=JobRun.Status.SUCCESS, finished_at=timezone.now(),
+                                            progress_done=100)
+    JobState.objects.filter(job="moysklad-stock").update(cursor=run.started_at, last_run=run)
+    from selenium.webdriver.support import expected_conditions as EC
+
+    WebDriverWait(browser, 15).until(EC.staleness_of(page))  # reloaded by itself
+    assert text(browser, '#flows tr[data-job="moysklad-stock"]').count("running") == 0
