@@ -9,7 +9,8 @@ Colours (also written on the page, see RULES):
 - red: the last run failed, a run stopped reporting (killed worker), or the last success is older
   than 3 schedule intervals (never, for a scheduled job that has run);
 - amber: the last success is older than 1.5 intervals (plus a minute), failed runs or record
-  errors in the last 24 h, or never run yet;
+  errors in the last 24 h, a part of the flow (a marketplace, a supplier) in trouble, or never run
+  yet;
 - green: everything else.
 """
 from __future__ import annotations
@@ -41,7 +42,8 @@ RULES = (
     (RED, _("the last run failed, a run stopped reporting (killed worker), or the last success is older than "
             "3 schedule intervals")),
     (AMBER, _("the last success is older than 1.5 schedule intervals (plus a minute), there were failed runs or "
-              "record errors in the last 24 hours, or the job has never run")),
+              "record errors in the last 24 hours, a part of the flow (a marketplace, a supplier) is in trouble, or "
+              "the job has never run")),
     (GREEN, _("everything else: the last run succeeded recently enough for its schedule")),
 )
 WINDOW = timedelta(hours=24)
@@ -108,6 +110,54 @@ def _alerts_waiting() -> Waiting:
                    reverse("admin:integrations_stockalert_changelist") + "?state=open")
 
 
+@dataclass(frozen=True)
+class Part:
+    """One sub-flow of a job (a marketplace of `marketplace-stock`, a supplier of `supplier-stock`)."""
+
+    name: str
+    colour: str
+    detail: str
+    url: str = ""
+
+    @property
+    def colour_hex(self) -> str:
+        return COLOURS[self.colour]
+
+
+PartsFn = Callable[[], "list[Part]"]
+PARTS: dict[str, PartsFn] = {}
+
+
+def register_parts(job: str, fn: PartsFn) -> PartsFn:
+    """A wing lists its job's sub-flows (each supplier, each marketplace) for the dashboard: a fixed
+    number of queries, whatever the number of rows behind them."""
+    PARTS[job] = fn
+    return fn
+
+
+def _marketplace_parts() -> list[Part]:
+    from .models import Channel, ChannelOffer
+
+    counts: dict[tuple[int, str], int] = {}
+    for row in ChannelOffer.objects.filter(status__in=[ChannelOffer.Status.PENDING, ChannelOffer.Status.ERROR]) \
+            .order_by().values("channel_id", "status").annotate(n=Count("pk")):
+        counts[(row["channel_id"], row["status"])] = row["n"]
+    parts = []
+    for channel in Channel.objects.order_by("system"):
+        errors, pending = counts.get((channel.pk, "error"), 0), counts.get((channel.pk, "pending"), 0)
+        if not channel.enabled:
+            colour, detail = GREY, str(_("switched off"))
+        elif channel.health == Channel.Health.UNHEALTHY:
+            colour, detail = RED, str(_("unhealthy: %(message)s") % {"message": channel.health_message[:120]})
+        else:
+            colour = AMBER if errors else GREEN
+            detail = str(_("%(error)s in error, %(pending)s to send") % {"error": errors, "pending": pending})
+        parts.append(Part(str(channel), colour, detail,
+                          reverse("admin:integrations_channeloffer_changelist") + f"?channel__id__exact={channel.pk}"))
+    return parts
+
+
+register_parts("marketplace-stock", _marketplace_parts)
 register_waiting("orders-export", _orders_waiting)
 register_waiting("marketplace-stock", _marketplace_waiting)
 register_waiting("moysklad-order-statuses", _events_waiting)
@@ -133,6 +183,7 @@ class FlowRow:
     record_errors_24h: int = 0
     durations: list[float | None] = field(default_factory=list)  # seconds per hour, oldest first
     waiting: Waiting | None = None
+    parts: list[Part] = field(default_factory=list)
     colour: str = GREY
     reasons: list[str] = field(default_factory=list)
 
@@ -226,6 +277,12 @@ def flows_list(now: datetime | None = None) -> list[FlowRow]:
                 row.waiting = fn()
             except Exception:
                 log.exception("dashboard.waiting-failed job=%s", name)
+        parts_fn = PARTS.get(name)
+        if parts_fn is not None:
+            try:
+                row.parts = parts_fn()
+            except Exception:
+                log.exception("dashboard.parts-failed job=%s", name)
         row.colour, row.reasons = flow_colour(row, now)
         out.append(row)
     return out
@@ -266,6 +323,9 @@ def flow_colour(row: FlowRow, now: datetime) -> tuple[str, list[str]]:
                        % {"n": row.record_errors_24h})
     if row.last_success_at is None and last is not None:
         reasons.append(str(_("no successful run yet")))
+    troubled = [p.name for p in row.parts if p.colour in (RED, AMBER)]
+    if troubled:
+        reasons.append(str(_("needs a look: %(parts)s") % {"parts": ", ".join(troubled)}))
     return (AMBER if reasons else GREEN), reasons
 
 

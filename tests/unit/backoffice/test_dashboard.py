@@ -127,3 +127,24 @@ def test_changes_per_hour_chart_counts_the_last_day():
     _changes(30)  # one every 7 minutes: 3.5 hours
     per_hour = dashboard.stock_changes_per_hour()
     assert len(per_hour) == 24 and sum(n for _h, n in per_hour) == 30
+
+
+def test_each_marketplace_is_a_part_of_the_stock_flow(admin_client, monkeypatch):
+    import dataclasses
+
+    from integrations.models import Channel
+
+    spec = jobs.JOBS["marketplace-stock"]
+    monkeypatch.setitem(jobs.JOBS, "marketplace-stock", dataclasses.replace(spec, configured=lambda: True))
+
+    ozon = Channel.objects.create(system="ozon")
+    Channel.objects.create(system="wildberries", health=Channel.Health.UNHEALTHY, health_message="401 token revoked")
+    ChannelOffer.objects.create(channel=ozon, offer=make_offer(), status=ChannelOffer.Status.ERROR)
+    _runs("marketplace-stock", 2, every=timedelta(minutes=1))
+    flows = {f.name: f for f in dashboard.flows_list()}
+    parts = {p.name: p for p in flows["marketplace-stock"].parts}
+    assert parts["Ozon"].colour == dashboard.AMBER and "1 in error" in parts["Ozon"].detail
+    assert parts["Wildberries"].colour == dashboard.RED and "401 token revoked" in parts["Wildberries"].detail
+    assert flows["marketplace-stock"].colour == dashboard.AMBER
+    html = admin_client.get(reverse("admin:index")).content.decode()
+    assert "401 token revoked" in html
