@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any, Iterable
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
@@ -226,9 +227,8 @@ class JobRunAdmin(admin.ModelAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not self.has_sync_permission(request):
-            self.message_user(request, gettext("You may not start sync runs."), messages.ERROR)
-        else:
-            self._enqueue(request, [request.POST.get("job", "")], full=request.POST.get("full") == "1")
+            raise PermissionDenied(gettext("You may not start sync runs."))  # the read-only role: 403
+        self._enqueue(request, [request.POST.get("job", "")], full=request.POST.get("full") == "1")
         return HttpResponseRedirect(reverse("admin:integrations_jobrun_changelist"))
 
     # -- overview ---------------------------------------------------------------------------------
