@@ -128,18 +128,20 @@ def test_every_list_page_fits_1280_px(browser, manager, shop, request):
         log_in(browser, manager, "/admin/")
         width = browser.execute_script("return window.innerWidth")
         overflowing = []
-        for model in admin.site._registry:
-            opts = model._meta
-            open_page(browser, reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
-            headers = browser.find_elements(By.CSS_SELECTOR, "#result_list thead th")
-            if not headers:
-                continue  # an empty list has no table
-            right = browser.execute_script("return arguments[0].getBoundingClientRect().right", headers[-1])
-            if right > width + 1:
-                overflowing.append(f"{opts.label}: {right:.0f} px")
-            if opts.model_name == "channeloffer":
-                screenshot(browser, f"{request.node.name}-channel-offers")
-                assert "offer_id not found" in text(browser, "#result_list")
+        for language in ("en", "ru"):  # Russian words are longer
+            browser.add_cookie({"name": "syncsite_language", "value": language, "path": "/"})
+            for model in admin.site._registry:
+                opts = model._meta
+                open_page(browser, reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+                headers = browser.find_elements(By.CSS_SELECTOR, "#result_list thead th")
+                if not headers:
+                    continue  # an empty list has no table
+                right = browser.execute_script("return arguments[0].getBoundingClientRect().right", headers[-1])
+                if right > width + 1:
+                    overflowing.append(f"{language} {opts.label}: {right:.0f} px")
+                if opts.model_name == "channeloffer":
+                    screenshot(browser, f"{request.node.name}-channel-offers-{language}")
+                    assert "offer_id not found" in text(browser, "#result_list")
         assert not overflowing, overflowing
     finally:
         browser.set_window_size(1400, 1000)
