@@ -62,12 +62,13 @@ def schedule_push(countdown: float | None = None) -> bool:
     delay = settings.MARKETPLACES["DEBOUNCE_SECONDS"] if countdown is None else max(0.0, float(countdown))
     if not claim(delay + CLAIM_GRACE):
         return False
-    try:
-        from .tasks import push_stock_task
+    from syncsite import publish as publisher
 
-        push_stock_task.apply_async(countdown=delay, expires=delay + 300, retry=False)
-    except Exception:  # broker down: the beat run is the safety net
-        log.exception("marketplace.stock.kick-enqueue-failed")
+    from .tasks import push_stock_task
+
+    # The one publisher: never blocks on a dead broker (it logs); the beat run is the safety net.
+    if not publisher.publish(push_stock_task, options={"countdown": delay, "expires": delay + 300}):
+        log.warning("marketplace.stock.kick-enqueue-failed: the every-minute run will push instead")
         release()
         return False
     return True
