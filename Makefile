@@ -25,7 +25,7 @@ test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-faults: install
-	SYNCSITE_FAULTS=full $(BIN)/python -m pytest -m faults -s $(PYTEST_ARGS)
+	$(BIN)/python -m bench.faults $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
