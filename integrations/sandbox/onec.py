@@ -181,6 +181,13 @@ def settings_for(url: str) -> dict[str, str]:
             "ONEC_EXCHANGE_LOGIN": EXCHANGE_LOGIN, "ONEC_EXCHANGE_PASSWORD": EXCHANGE_PASSWORD}
 
 
+def describe(url: str) -> list[str]:
+    lines = ["", "1C (HTTP stock service; the exchange player is `manage.py onec_exchange_play`):"]
+    lines += [f"  {key}={value}" for key, value in settings_for(url).items()]
+    lines.append(f"  control: POST {url}/_sandbox/1c/stocks  {{\"sku\", \"quantity\", \"warehouse\"}}")
+    return lines
+
+
 # ------------------------------------------------------------------------------------------------
 # The exchange player: what 1C's "Обмен с сайтом" does against the site
 # ------------------------------------------------------------------------------------------------
