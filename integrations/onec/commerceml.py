@@ -6,9 +6,9 @@ Two passes over the file, both with bounded memory whatever its size:
    file is well-formed XML whose root is `КоммерческаяИнформация`, and refuses any DTD (so no
    entity can be declared: no XML bomb, no external entity). A file cut short, malformed, or
    carrying a DOCTYPE fails here, before anything is written.
-2. `document_read`: defusedxml's iterparse (DTDs, entities and external references forbidden
-   again) yields what the document says, one element at a time; each finished element is removed
-   from the tree so memory stays flat:
+2. `document_read`: lxml's iterparse (entities not resolved, no network, no DTD loaded; the
+   first pass refused any DTD already) yields what the document says, one record at a time; each
+   finished record is removed from the tree so memory stays flat:
    - `Warehouse(id, name)` from any `Склады/Склад` (`ПакетПредложений/Склады` in offers.xml,
      `Классификатор/Склады` in import.xml);
    - `CatalogItem` from `Каталог/Товары/Товар` (import.xml: Ид, Артикул, Штрихкод, Наименование);
@@ -29,7 +29,7 @@ from decimal import Decimal, InvalidOperation
 from typing import BinaryIO, Iterator
 from xml.parsers import expat
 
-from defusedxml.ElementTree import iterparse
+from lxml import etree
 
 ROOT = "КоммерческаяИнформация"
 READ_CHUNK = 1 << 20
@@ -193,21 +193,23 @@ def _add(record: OfferRecord, warehouse_id: str | None, text: str | None) -> Non
         record.by_warehouse[warehouse_id] = record.by_warehouse.get(warehouse_id, Decimal(0)) + value
 
 
+#: the elements the reader stops at, in any namespace (lxml filters them in C)
+_WATCHED = tuple("{*}" + t for t in ("ПакетПредложений", "Каталог", "Предложение", "Товар", "Склад"))
+
+
 def document_read(stream: BinaryIO) -> Iterator[Warehouse | CatalogItem | OfferRecord | Package]:
-    stack: list = []
-    for event, elem in iterparse(stream, events=("start", "end"), forbid_dtd=True, forbid_entities=True,
-                                 forbid_external=True):
+    context = etree.iterparse(stream, events=("start", "end"), tag=_WATCHED, resolve_entities=False,
+                              no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
+                              remove_comments=True, remove_pis=True)
+    for event, elem in context:
+        tag = _local(elem.tag)
         if event == "start":
-            tag = _local(elem.tag)
             if tag in ("ПакетПредложений", "Каталог"):
                 flag = elem.get("СодержитТолькоИзменения")
                 only = None if flag is None else flag.strip().lower() in ("true", "1", "истина")
                 yield Package("offers" if tag == "ПакетПредложений" else "catalog", only)
-            stack.append(elem)
             continue
-        stack.pop()
-        parent = stack[-1] if stack else None
-        tag = _local(elem.tag)
+        parent = elem.getparent()
         parent_tag = _local(parent.tag) if parent is not None else ""
         if tag == "Предложение" and parent_tag == "Предложения":
             yield _offer(elem)
@@ -230,6 +232,8 @@ def document_read(stream: BinaryIO) -> Iterator[Warehouse | CatalogItem | OfferR
             if wid:
                 yield Warehouse(wid, name or wid)
         else:
-            continue
-        # A finished record: drop it from the tree so memory stays flat however long the file.
-        parent.remove(elem)
+            continue   # a Склад inside an offer: read with its offer
+        # A finished record: drop it, and what came before it, so memory stays flat.
+        elem.clear(keep_tail=False)
+        while elem.getprevious() is not None:
+            del parent[0]
