@@ -52,8 +52,26 @@ def import_signal(upload_id: int) -> bool:
     return publisher.publish(exchange_import_task, upload_id, wait=0)
 
 
+#: exchange sessions (and whatever files they left) are forgotten this long after their last call
+SESSION_KEEP = timedelta(days=7)
+
+
+def sessions_forget() -> int:
+    """Drop sessions unused for SESSION_KEEP with their uploads' rows and files (none importing)."""
+    from .exchange_files import session_remove
+    from .models import ExchangeSession
+
+    old = list(ExchangeSession.objects.filter(seen_at__lt=timezone.now() - SESSION_KEEP).exclude(
+        uploads__state__in=[State.QUEUED, State.IMPORTING]).values_list("pk", flat=True)[:200])
+    for session_id in old:
+        session_remove(session_id)
+    ExchangeSession.objects.filter(pk__in=old).delete()
+    return len(old)
+
+
 def imports_sweep() -> int:
     now = timezone.now()
+    sessions_forget()
     stale = ExchangeUpload.objects.filter(state=State.IMPORTING).filter(
         Q(heartbeat_at__lt=now - STALE) | Q(heartbeat_at__isnull=True, started_at__lt=now - STALE))
     stale.update(state=State.QUEUED, queued_at=now - REQUEUE_AFTER)
@@ -218,6 +236,7 @@ def upload_import(*, upload_id: int) -> str:
         with path.open("rb") as stream:
             importer.run(stream)
     except Exception as exc:
+        path.unlink(missing_ok=True)   # its outcome is on the row; 1C sends the file again next time
         reason = str(exc) if isinstance(exc, commerceml.DocumentError) else f"{exc.__class__.__name__}: {exc}"
         ExchangeUpload.objects.filter(pk=upload_id).update(
             state=State.FAILED, error=reason[:4000], finished_at=timezone.now(), counts=dict(importer.result.counts))
@@ -225,6 +244,7 @@ def upload_import(*, upload_id: int) -> str:
         if not isinstance(exc, commerceml.DocumentError):
             log.exception("onec.exchange.import-crashed upload=%s", upload_id)
         return State.FAILED
+    path.unlink(missing_ok=True)
     counts = dict(importer.result.counts)
     error = "; ".join(importer.errors)
     ExchangeUpload.objects.filter(pk=upload_id).update(state=State.DONE, counts=counts, error=error[:4000],

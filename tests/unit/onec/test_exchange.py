@@ -292,3 +292,23 @@ def test_init_starts_the_session_afresh(onec_client, goods, published):
     assert not ExchangeUpload.objects.exists()
     assert onec_client.exchange("offers.xml", offers(goods)).content == b"success"
     assert levels() == EXPECTED
+
+
+def test_an_imported_file_is_removed_from_disk_and_old_sessions_are_forgotten(onec_client, goods, published, onec):
+    from datetime import timedelta
+    from pathlib import Path
+
+    from django.utils import timezone
+
+    from integrations.onec.exchange_import import imports_sweep
+
+    onec_client.init()
+    assert onec_client.exchange("offers.xml", offers(goods)).content == b"success"
+    root = Path(onec["EXCHANGE_DIR"])
+    assert not any(p.is_file() for p in root.rglob("*"))
+    assert onec_client.import_("offers.xml").content == b"success"     # asked again: the outcome stays
+    onec_client.file("import.xml", b"<partial")
+    ExchangeSession.objects.update(seen_at=timezone.now() - timedelta(days=8))
+    imports_sweep()
+    assert not ExchangeSession.objects.exists() and not ExchangeUpload.objects.exists()
+    assert not any(root.rglob("*.xml"))
