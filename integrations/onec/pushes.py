@@ -45,7 +45,7 @@ def push_process(*, push_id: int) -> str:
     push = StockPush.objects.get(pk=push_id)
     items = [StockItem(i["sku"], Decimal(i["quantity"]), i.get("warehouse") or "") for i in push.items]
     try:
-        result = items_apply(items=items, via="webhook", checked_at=push.received_at)
+        result = items_apply(items=items, via="webhook", checked_at=push.received_at, newer_wins=True)
     except Exception as exc:
         failed = push.attempts >= MAX_ATTEMPTS
         StockPush.objects.filter(pk=push_id).update(

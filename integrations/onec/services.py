@@ -58,11 +58,12 @@ def figures_write(*, warehouse_id: int, figures: Mapping[int, Decimal], via: str
 
 
 def items_apply(*, items: Iterable[StockItem], via: str, checked_at: datetime, complete: bool = False,
-                result: ApplyResult | None = None) -> ApplyResult:
+                newer_wins: bool = False, result: ApplyResult | None = None) -> ApplyResult:
     """Apply 1C stock items. A later item for the same SKU and warehouse replaces an earlier one;
     several of 1C's SKUs mapped to one offer of ours add up. `complete=True` (a complete full
     read): in each warehouse 1C listed, what it omitted becomes 0, and 1C warehouses it no longer
-    lists at all become 0."""
+    lists at all become 0. `newer_wins=True` (pushes, which a worker may apply out of order): a
+    level read from 1C after `checked_at` is left as it is."""
     result = result or ApplyResult()
     by_warehouse: dict[str, dict[str, Decimal]] = defaultdict(dict)
     for item in items:
@@ -82,6 +83,12 @@ def items_apply(*, items: Iterable[StockItem], via: str, checked_at: datetime, c
             offer_id = matched.get(sku)
             if offer_id is not None:
                 per_offer[offer_id] += quantity
+        if newer_wins and per_offer:
+            newer = set(StockLevel.objects.filter(warehouse_id=warehouse.pk, offer_id__in=list(per_offer),
+                                                  checked_at__gt=checked_at).values_list("offer_id", flat=True))
+            for offer_id in newer:
+                del per_offer[offer_id]
+            result.add("superseded", len(newer))
         figures_write(warehouse_id=warehouse.pk, figures=per_offer, via=via, checked_at=checked_at,
                       result=result, complete=complete)
     if complete:

@@ -122,3 +122,16 @@ def test_a_dead_workers_push_is_freed_by_the_sweeper(onec, goods, published):
                                     received_at=timezone.now() - timedelta(minutes=31))
     assert sweep() == {"pushes": 1, "freed": 1, "imports": 0}
     assert push_process(push_id=push.pk) == "done"
+
+
+def test_an_older_push_applied_after_a_newer_one_does_not_undo_it(client, onec, goods, published):
+    older = StockPush.objects.create(items=[{"sku": "A-1", "quantity": 9, "warehouse": ""},
+                                            {"sku": "B-2", "quantity": 4, "warehouse": ""}], item_count=2,
+                                     received_at=timezone.now() - timedelta(seconds=30))
+    newer = StockPush.objects.create(items=[{"sku": "A-1", "quantity": 1, "warehouse": ""}], item_count=1)
+    push_process(push_id=newer.pk)
+    push_process(push_id=older.pk)       # its signal came late (lost, then swept)
+    assert StockLevel.objects.get(offer=goods.a).stock == 1
+    assert StockLevel.objects.get(offer=goods.b).stock == 4
+    older.refresh_from_db()
+    assert older.counts["superseded"] == 1
