@@ -60,3 +60,15 @@ def test_the_player_plays_the_exchange_against_a_running_site(live_server, onec,
     assert set(StockLevel.objects.values_list("offer__sku", flat=True)) == {"P-1", "P-2", "P-3"}
     assert StockChange.objects.filter(via="exchange").exists()
     assert Offer.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_play_command_runs_once_against_a_site(live_server, onec, monkeypatch):
+    from django.core.management import call_command
+
+    from syncsite.celery import app
+
+    monkeypatch.setattr(app.conf, "task_always_eager", True)
+    make_offer(sku="Q-1")
+    call_command("onec_exchange_play", "--url", live_server.url, "--shape", "rests")
+    assert StockLevel.objects.filter(offer__sku="Q-1", source="1c").exists()
