@@ -132,7 +132,9 @@ class _Importer:
                 self.complete = record.kind == "offers" and record.only_changes is False
         self.flush_items()
         self.flush_offers()
-        if self.complete:
+        # A complete document speaks for its warehouses only if it carries quantities at all
+        # (CommerceML 2.10 sends prices in an offers package of their own, with no stock in it).
+        if self.complete and self.result.counts.get("with_quantity"):
             for onec_id, name in self.doc_warehouses.items():
                 self.covered.add(warehouse_for(name).pk)
             for warehouse_id in sorted(self.covered):
@@ -189,6 +191,8 @@ class _Importer:
                 self.result.add("unmatched")
                 continue
             self.result.add("matched")
+            if offer.by_warehouse or offer.total is not None:
+                self.result.add("with_quantity")
             if offer.by_warehouse:
                 for wid, qty in offer.by_warehouse.items():
                     per_warehouse[self.warehouse_name(wid)][offer_id] += _non_negative(qty, self.result)

@@ -83,6 +83,8 @@ def onec_stock_webhook(request: HttpRequest) -> JsonResponse:
         return _error(400, "invalid", f"{len(bad)} bad items; nothing was applied", items=bad[:1000])
     if len(items) > MAX_ITEMS:
         return _error(400, "invalid", f"at most {MAX_ITEMS} items per request")
+    if not items:
+        return JsonResponse({"accepted": 0}, status=202)
     with transaction.atomic():
         push = StockPush.objects.create(
             items=[{"sku": i.sku, "quantity": int(i.quantity), "warehouse": i.warehouse} for i in items],

@@ -312,3 +312,16 @@ def test_an_imported_file_is_removed_from_disk_and_old_sessions_are_forgotten(on
     imports_sweep()
     assert not ExchangeSession.objects.exists() and not ExchangeUpload.objects.exists()
     assert not any(root.rglob("*.xml"))
+
+
+def test_a_complete_prices_only_package_zeroes_nothing(onec_client, goods, published):
+    onec_client.init()
+    assert onec_client.exchange("offers.xml", offers(goods)).content == b"success"
+    body = ('<?xml version="1.0" encoding="UTF-8"?><КоммерческаяИнформация ВерсияСхемы="2.10">'
+            '<ПакетПредложений СодержитТолькоИзменения="false"><Склады><Склад><Ид>w-1</Ид>'
+            '<Наименование>Основной</Наименование></Склад></Склады><Предложения>'
+            '<Предложение><Ид>id-a</Ид><Артикул>A-1</Артикул><Цены><Цена><ЦенаЗаЕдиницу>10</ЦенаЗаЕдиницу></Цена>'
+            '</Цены></Предложение></Предложения></ПакетПредложений></КоммерческаяИнформация>').encode()
+    onec_client.init()
+    assert onec_client.exchange("prices0_1.xml", body).content == b"success"
+    assert levels() == EXPECTED

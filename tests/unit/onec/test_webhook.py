@@ -135,3 +135,9 @@ def test_an_older_push_applied_after_a_newer_one_does_not_undo_it(client, onec, 
     assert StockLevel.objects.get(offer=goods.b).stock == 4
     older.refresh_from_db()
     assert older.counts["superseded"] == 1
+
+
+def test_an_empty_push_is_accepted_and_stores_nothing(client, onec, published):
+    response = post(client, {"stocks": []})
+    assert response.status_code == 202 and response.json() == {"accepted": 0}
+    assert not StockPush.objects.exists() and not published
