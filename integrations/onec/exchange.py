@@ -8,6 +8,7 @@
                                             "success" or "failure\\n<reason>"
     type=sale&mode=query                 -> an empty CommerceML document (no orders to give)
     type=sale&mode=success|file          -> "success"
+    type=catalog&mode=deactivate|complete  -> "success" (newer modules end a catalog exchange so)
 
 Every call after `checkauth` must carry the session cookie it returned (a digest of it is all we
 store). Answers are plain text as 1C expects; refusals carry the reason on the second line with a
@@ -134,6 +135,10 @@ def onec_exchange(request: HttpRequest) -> HttpResponse:
         return _file(request, session)
     if mode == "import":
         return _import(request, session)
+    if mode in ("deactivate", "complete"):
+        # Newer exchange modules close a catalog exchange with these: nothing to do for stock
+        # (a complete offers package already zeroed what it no longer lists).
+        return _text("success")
     return _failure(f"unknown mode {mode[:40]!r}", 400)
 
 

@@ -325,3 +325,11 @@ def test_a_complete_prices_only_package_zeroes_nothing(onec_client, goods, publi
     onec_client.init()
     assert onec_client.exchange("prices0_1.xml", body).content == b"success"
     assert levels() == EXPECTED
+
+
+def test_newer_modules_closing_calls_succeed_and_unknown_modes_are_400(onec_client):
+    assert onec_client.get(type="catalog", mode="deactivate").content == b"success"
+    assert onec_client.get(type="catalog", mode="complete").content == b"success"
+    response = onec_client.get(type="catalog", mode="drop-tables")
+    assert response.status_code == 400 and response.content.startswith(b"failure\n")
+    assert onec_client.get(type="nonsense", mode="init").status_code == 400
