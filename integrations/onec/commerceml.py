@@ -24,6 +24,8 @@ Element names are compared without their namespace (2.08 declares `urn:1C.ru:com
 """
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import BinaryIO, Iterator
@@ -237,3 +239,53 @@ def document_read(stream: BinaryIO) -> Iterator[Warehouse | CatalogItem | OfferR
         elem.clear(keep_tail=False)
         while elem.getprevious() is not None:
             del parent[0]
+
+
+_END = object()
+
+
+def read_ahead(records: Iterator, *, chunk: int = 500, depth: int = 8) -> Iterator:
+    """Iterate `records` (a `document_read`) from a reader thread: parsing overlaps the caller's
+    database waits. At most `depth` chunks of `chunk` records wait in between (bounded memory);
+    an error in the reader is raised here, and leaving early stops the reader."""
+    pipe: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def reader() -> None:
+        batch: list = []
+        try:
+            for record in records:
+                batch.append(record)
+                if len(batch) >= chunk:
+                    while not stop.is_set():
+                        try:
+                            pipe.put(batch, timeout=0.5)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                    batch = []
+            pipe.put(batch)
+            pipe.put(_END)
+        except BaseException as exc:  # handed to the consumer, raised there
+            pipe.put(exc)
+
+    thread = threading.Thread(target=reader, name="commerceml-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = pipe.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        stop.set()
+        while thread.is_alive():   # let a reader blocked on a full pipe see `stop`
+            try:
+                pipe.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()

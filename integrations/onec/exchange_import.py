@@ -116,7 +116,7 @@ class _Importer:
             self.errors.append(f"{ref}: {message}")
 
     def run(self, stream) -> None:
-        for record in commerceml.document_read(stream):
+        for record in commerceml.read_ahead(commerceml.document_read(stream)):
             if isinstance(record, commerceml.OfferRecord):
                 self.offers.append(record)
                 if len(self.offers) >= OFFER_BATCH:

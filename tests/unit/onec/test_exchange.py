@@ -333,3 +333,19 @@ def test_newer_modules_closing_calls_succeed_and_unknown_modes_are_400(onec_clie
     response = onec_client.get(type="catalog", mode="drop-tables")
     assert response.status_code == 400 and response.content.startswith(b"failure\n")
     assert onec_client.get(type="nonsense", mode="init").status_code == 400
+
+
+def test_read_ahead_yields_everything_in_order_passes_errors_and_stops_when_left():
+    from integrations.onec.commerceml import read_ahead
+
+    assert list(read_ahead(iter(range(2345)), chunk=100, depth=2)) == list(range(2345))
+
+    def broken():
+        yield 1
+        raise ValueError("cut")
+
+    with pytest.raises(ValueError, match="cut"):
+        list(read_ahead(broken(), chunk=1))
+    endless = read_ahead(iter(range(10 ** 9)), chunk=10, depth=2)
+    assert next(endless) == 0
+    endless.close()                                       # the reader thread ends too
