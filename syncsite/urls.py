@@ -22,6 +22,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("health/", health, name="health"),
     path("webhooks/moysklad/", include("integrations.moysklad.urls")),
+    path("", include("integrations.onec.urls")),  # /webhooks/1c/stock/, /1c/exchange/
     path("api/v1/", api_urls()),
     # After the API: any other path under /api (another version, a typo, /api itself) is a JSON
     # 404, like every API error, whatever the method (a path may hold a line break).
