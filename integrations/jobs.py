@@ -64,6 +64,12 @@ def stock_changed(*, offer_ids: list[int], restocked: list[int]) -> None:
     from .marketplaces import kick
 
     kick(offer_ids)
+    if restocked:
+        # Back-in-stock e-mails: queued, never sent inline (this runs in the writer's request/task).
+        from stock.tasks import back_in_stock_task
+        from syncsite import publish as publisher
+
+        publisher.publish(back_in_stock_task, list(restocked), wait=0)
 
 
 # -- marketplace stock (issue 4): Ozon, Wildberries, Yandex Market ---------------------------------

@@ -44,12 +44,21 @@ SCHEDULE: tuple[Entry, ...] = (
     Entry("marketplace-stock-alerts", crontab(minute="7-59/10"), "every 10 min",
           "offers shown as 0 for 2 h while we have stock to sell: one alert each until it clears",
           expires=540),
+    Entry("supplier-stock", crontab(minute="13-59/30"), "every 30 min",
+          "each supplier in its own task: API delta by updated_since, feeds read whole (a feed has no delta)",
+          expires=1500),
+    Entry("supplier-stock", crontab(minute=33, hour=2), "nightly 02:33",
+          "full read of every supplier: zero-missing suppliers drop what they no longer list; before the "
+          "03:47 MoySklad full read and the 04:23 marketplace full push",
+          full=True, expires=3 * 3600),
 )
 
 # Tasks that are not jobs (no JobRun, no cursor): name -> (task, cron, expiry seconds, why).
 TASKS: dict[str, tuple[str, crontab, int, str]] = {
     "moysklad-events-sweep": ("integrations.moysklad.events_sweep", crontab(), 50,
                               "re-signals webhook events (and owed e-mails) whose queue message was lost"),
+    "supplier-events-sweep": ("suppliers.events_sweep", crontab(), 50,
+                              "re-signals supplier webhook events whose queue message was lost"),
 }
 
 

@@ -78,6 +78,8 @@ ERROR_CODES: dict[str, tuple[int, str, dict[str, Any]]] = {
     "idempotency_mismatch": (422, "This Idempotency-Key was used for a different request; the stored "
                                   "order is not shown", {}),
     "server_error": (500, "Unexpected; it was logged (no details are sent)", {}),
+    "supplier_unavailable": (503, "A supplier's stock could not be checked live and the server is set to refuse "
+                                  "(CART_CHECK_ON_FAILURE=refuse)", {"sku": (str, None)}),
 }
 #: what every authenticated route may answer besides its own codes
 COMMON_ERRORS = ("invalid", "unauthorized", "server_error")
