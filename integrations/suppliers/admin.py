@@ -22,6 +22,8 @@ class SupplierForm(forms.ModelForm):
         help_text="Bearer token for the supplier's API or feed. Stored encrypted and never shown; "
                   "leave empty to keep the current one.")
     clear_token = forms.BooleanField(required=False, label="Remove the stored token")
+    url = forms.URLField(max_length=1024, assume_scheme="https",
+                         help_text="API base URL, or the feed's URL (http or https)")
 
     class Meta:
         model = Supplier
