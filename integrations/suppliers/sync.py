@@ -87,6 +87,7 @@ def supplier_read(supplier: Supplier, *, full: bool, result: ReadResult | None =
         raise SupplierBusy(f"a read of {supplier.slug} is already running")
     started = timezone.now()
     try:
+        supplier.refresh_from_db()  # the cursor and settings as they are now, under the lock
         with lease.kept_alive():
             _read(supplier, full=full, started=started, result=result)
     except Exception as exc:
