@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from pydantic import field_validator
@@ -88,9 +88,9 @@ class BackInStockOut(Schema):
 @back_in_stock_router.post("", response={201: BackInStockOut, **error_responses("unknown_sku", body=True)},
                            operation_id="back_in_stock_subscribe",
                            summary="E-mail me once when this product is back in stock")
-def back_in_stock_view(request: HttpRequest, payload: BackInStockIn) -> tuple[int, dict[str, Any]]:
+def back_in_stock_view(request: HttpRequest, payload: BackInStockIn) -> Status:
     offer = Offer.objects.filter(sku=payload.sku).only("pk", "sku").first()
     if offer is None:
         raise ApiError(404, "unknown_sku", f"no product with SKU {payload.sku!r}", sku=payload.sku)
     subscribe(offer_id=offer.pk, email=str(payload.email))
-    return 201, {"sku": offer.sku, "email": str(payload.email), "subscribed": True}
+    return Status(201, {"sku": offer.sku, "email": str(payload.email), "subscribed": True})
