@@ -22,6 +22,7 @@ from typing import Iterable
 from django.conf import settings
 from django.utils import timezone
 
+from catalog.models import Offer
 from catalog.services import external_skus_match
 from integrations.runs import acquire_lock
 from stock.models import StockLevel
@@ -174,22 +175,31 @@ def _map(supplier: Supplier, batch: list[Record], result: ReadResult) -> dict[in
     names = {r.sku: r.name for r in batch if r.name}
     matched = external_skus_match(source=supplier.source, skus=skus, barcodes=barcodes or None, names=names or None)
     figures: dict[int, tuple[Decimal, Decimal]] = {}
-    now = timezone.now()
-    rows = []
+    mapped = 0
     for record in batch:
         offer_id = matched.get(record.sku)
         if offer_id is None:
             result.count("unmapped")
             continue
         figures[offer_id] = (_dec(record.stock), ZERO)
-        rows.append((supplier.pk, record.sku, offer_id, now))
-    result.count("mapped", len(rows))
-    if rows:
-        # one row per SKU (a feed repeating a SKU keeps its last figure)
-        unique = list({(r[0], r[1]): r for r in rows}.values())
-        bulk_upsert(SupplierSku, unique, fields=["supplier_id", "sku", "offer_id", "seen_at"],
-                    unique_fields=["supplier_id", "sku"], update_fields=["offer_id", "seen_at"])
+        mapped += 1
+    result.count("mapped", mapped)
+    _remember(supplier, {r.sku: matched[r.sku] for r in batch if r.sku in matched})
     return figures
+
+
+def _remember(supplier: Supplier, matched: dict[str, int]) -> None:
+    """Keep their SKU for our offer where it is not our own SKU (a barcode or a manager's mapping):
+    the live check asks the supplier by it. Equal SKUs need no row (the live check falls back to
+    our SKU), so a supplier listing our SKUs costs nothing here."""
+    if not matched:
+        return
+    ours = dict(Offer.objects.filter(pk__in=list(set(matched.values()))).values_list("pk", "sku"))
+    now = timezone.now()
+    rows = [(supplier.pk, sku, offer_id, now) for sku, offer_id in matched.items() if ours.get(offer_id) != sku]
+    if rows:
+        bulk_upsert(SupplierSku, rows, fields=["supplier_id", "sku", "offer_id", "seen_at"],
+                    unique_fields=["supplier_id", "sku"], update_fields=["offer_id"])
 
 
 def _write(warehouse_id: int, figures: dict, *, source: str, via: str, complete: bool, checked_at, result: ReadResult):
