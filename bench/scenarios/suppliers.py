@@ -27,7 +27,9 @@ from bench.infra import PY, VAR, BenchError, child_env, free_port, run_module_ch
 from bench.infra import goal as g
 from bench.scenarios import Context, Scenario
 
-GUNICORN = os.environ.get("BENCH_GUNICORN", "--workers 4 --worker-class gthread --threads 2 --worker-connections 4")
+# A stale check holds its thread while the supplier answers (200 ms): 500 checks/s need ~100 in flight,
+# so this server gets many threads per worker (BENCH_CART_GUNICORN overrides).
+GUNICORN = os.environ.get("BENCH_CART_GUNICORN", "--workers 4 --worker-class gthread --threads 32")
 API_TOKEN = "bench-storefront-token"
 SUPPLIER_TOKEN = "sandbox-supplier-token"
 
@@ -133,10 +135,13 @@ class CartCheck(Scenario):
             base = f"http://127.0.0.1:{port}"
             cmd = [PY, "-m", "gunicorn", "-c", "python:syncsite.gunicorn_conf", "syncsite.wsgi:application",
                    "--bind", f"127.0.0.1:{port}", *GUNICORN.split(), "--backlog", "4096", "--log-level", "warning"]
-            with ctx.service("gunicorn-cart", cmd, ready_url=f"{base}/health/", env=env):
+            with ctx.service("gunicorn-cart", cmd, ready_url=f"{base}/api/v1/openapi.json", env=env):
                 time.sleep(1.0)
                 load = ["cartload", "--url", f"{base}/api/v1/cart/check", "--token", API_TOKEN, "--rate",
                         str(p["rate"]), "--seconds", str(p["seconds"])]
+                # warm-up, not measured: every worker process connects and imports what a check needs
+                run_module_child("bench.child_suppliers", [*load[:-2], "--seconds", "1", "--skus-file",
+                                                           str(own_file)], env, log=ctx.log)
                 fresh = run_module_child("bench.child_suppliers", [*load, "--skus-file", str(own_file)], env,
                                          log=ctx.log)
                 control = f"{base_sb}/_sandbox/sup-alpha/config"
