@@ -59,6 +59,8 @@ TASKS: dict[str, tuple[str, crontab, int, str]] = {
                               "re-signals webhook events (and owed e-mails) whose queue message was lost"),
     "supplier-events-sweep": ("suppliers.events_sweep", crontab(), 50,
                               "re-signals supplier webhook events whose queue message was lost"),
+    "back-in-stock-sweep": ("stock.back_in_stock_sweep", crontab(minute="*/10"), 540,
+                            "e-mails waiting back-in-stock subscribers of offers in stock now (a lost signal)"),
 }
 
 

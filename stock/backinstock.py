@@ -62,6 +62,16 @@ def notify(*, offer_ids: list[int]) -> int:
     return sent
 
 
+def sweep(*, limit: int = 1000) -> int:
+    """The safety net behind the stock-changed signal (lost when the broker was down): e-mail the
+    waiting subscribers of offers that are in stock now. One query finds them."""
+    waiting = BackInStockSubscription.objects.filter(notified_at__isnull=True, unsubscribed_at__isnull=True)
+    offer_ids = list(StockLevel.objects.filter(offer_id__in=waiting.values("offer_id"), warehouse__archived=False)
+                     .values("offer_id").annotate(total=Sum("available")).filter(total__gt=0)
+                     .values_list("offer_id", flat=True)[:limit])
+    return notify(offer_ids=offer_ids) if offer_ids else 0
+
+
 def email_send(*, subscription: BackInStockSubscription) -> bool:
     now = timezone.now()
     claimed = BackInStockSubscription.objects.filter(pk=subscription.pk, notified_at__isnull=True,

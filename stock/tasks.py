@@ -8,3 +8,10 @@ def back_in_stock_task(offer_ids: list[int]) -> int:
     from .backinstock import notify
 
     return notify(offer_ids=offer_ids)
+
+
+@shared_task(name="stock.back_in_stock_sweep", acks_late=True, ignore_result=True)
+def back_in_stock_sweep_task() -> int:
+    from .backinstock import sweep
+
+    return sweep()

@@ -93,3 +93,17 @@ def test_failed_send_gives_the_claim_back(api, monkeypatch):
     with pytest.raises(OSError):
         notify(offer_ids=[offer.pk])
     assert BackInStockSubscription.objects.get().notified_at is None
+
+
+def test_sweep_catches_a_lost_signal(api):
+    from stock.backinstock import sweep
+
+    offer = make_offer(sku="A-1")
+    other = make_offer(sku="B-1")
+    subscribe(api)
+    subscribe(api, sku="B-1")
+    wh = make_warehouse(code="main")
+    stock_levels_set(warehouse_id=wh.pk, figures={offer.pk: (Decimal(2), Decimal(0))}, source="moysklad")
+    assert sweep() == 1 and sweep() == 0
+    assert [m.to for m in mail.outbox] == [["buyer@example.com"]]
+    assert other
