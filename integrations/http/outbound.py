@@ -7,8 +7,9 @@ http and https. `OUTBOUND_ALLOW_PRIVATE` lifts the address check (the sandbox ru
 
 `GuardedTransport` checks every request it sends (each redirect hop is a request of its own), so
 a client built on it cannot be talked into an internal address by a redirect. The check resolves
-the host just before the connection; the answer the check saw is the one the OS resolver caches
-for the connection that follows.
+the host just before the connection is made; the connection resolves it again, so a DNS server
+that answers differently within that instant (rebinding) is not covered: a supplier host is set by
+a manager, not by a visitor, and the refusal guards against mistakes and hostile feed redirects.
 """
 from __future__ import annotations
 
