@@ -97,22 +97,44 @@ _live_clients: dict[tuple, SupplierClient] = {}
 _live_lock = threading.Lock()
 
 
+#: the live check's budget is not a limit (the supplier sets none); its limiter carries the circuit
+#: breaker, shared by every worker like every upstream's (integrations.http.ratelimit)
+LIVE_UNITS, LIVE_WINDOW, LIVE_PARALLEL = 100_000, 1.0, 256
+
+
+def live_limiter_name(supplier: Supplier) -> str:
+    return f"supplier-live:{supplier.slug}"
+
+
 def live_client(supplier: Supplier, *, timeout: float) -> SupplierClient:
+    """The live-check client of this supplier: one try, `timeout`, and a circuit breaker that
+    opens after CART_CHECK_BREAKER_FAILURES failures in a row for CART_CHECK_BREAKER_SECONDS."""
+    from django.conf import settings
+
+    from integrations.http.ratelimit import limiter_for
+
     key = (supplier.pk, supplier.url, supplier.token_encrypted, repr(supplier.dialect), timeout)
     with _live_lock:
         client = _live_clients.get(key)
         if client is None:
             for old in [k for k in _live_clients if k[0] == supplier.pk]:
                 _live_clients.pop(old).close()
-            client = SupplierClient(supplier, timeout=timeout, attempts=1)
+            limiter = limiter_for(live_limiter_name(supplier), units=LIVE_UNITS, window=LIVE_WINDOW,
+                                  parallel=LIVE_PARALLEL)
+            client = SupplierClient(supplier, timeout=timeout, attempts=1, limiter=limiter)
+            client.breaker_failures = int(settings.CART_CHECK_BREAKER_FAILURES)
+            client.breaker_seconds = float(settings.CART_CHECK_BREAKER_SECONDS)
             _live_clients[key] = client
         return client
 
 
 def live_clients_reset() -> None:
+    """Close the cached live clients and forget their breakers' state (tests)."""
     with _live_lock:
         for client in _live_clients.values():
             client.close()
+            if client.limiter is not None:
+                client.limiter.reset()
         _live_clients.clear()
 
 

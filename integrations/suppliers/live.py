@@ -7,9 +7,10 @@ back through the stock write service (`via="live"`, logged like any change). Wha
 in time is reported as failed: the caller answers from the last figure (`source: "stale"`) or
 refuses, as `CART_CHECK_ON_FAILURE` says.
 
-The breaker is per process and per supplier: after CART_CHECK_BREAKER_FAILURES failures in a row
-the supplier is not asked for CART_CHECK_BREAKER_SECONDS (carts stay fast while it is down), then
-one request is let through; a success closes it again.
+The circuit breaker is the one every upstream client has (integrations.http: kept with the
+limiter, so shared by every worker through Redis or the shared files): after
+CART_CHECK_BREAKER_FAILURES failures in a row the supplier is not asked for
+CART_CHECK_BREAKER_SECONDS (carts stay fast while it is down), then a trial call decides.
 """
 from __future__ import annotations
 
@@ -32,44 +33,6 @@ log = logging.getLogger("syncsite.suppliers.live")
 ZERO = Decimal(0)
 
 
-class Breaker:
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._state: dict[str, tuple[int, float]] = {}  # slug -> (failures in a row, open until)
-
-    def allow(self, slug: str) -> bool:
-        with self._lock:
-            failures, until = self._state.get(slug, (0, 0.0))
-            if until and time.monotonic() < until:
-                return False
-            if until:  # half-open: let this one through, close the door behind it
-                self._state[slug] = (failures, time.monotonic() + settings.CART_CHECK_BREAKER_SECONDS)
-            return True
-
-    def success(self, slug: str) -> None:
-        with self._lock:
-            self._state.pop(slug, None)
-
-    def failure(self, slug: str) -> None:
-        with self._lock:
-            failures, _ = self._state.get(slug, (0, 0.0))
-            failures += 1
-            until = (time.monotonic() + settings.CART_CHECK_BREAKER_SECONDS
-                     if failures >= settings.CART_CHECK_BREAKER_FAILURES else 0.0)
-            self._state[slug] = (failures, until)
-            if until:
-                log.warning("suppliers.live.breaker-open supplier=%s failures=%s", slug, failures)
-
-    def is_open(self, slug: str) -> bool:
-        with self._lock:
-            return self._state.get(slug, (0, 0.0))[1] > time.monotonic()
-
-    def reset(self) -> None:
-        with self._lock:
-            self._state.clear()
-
-
-breaker = Breaker()
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -107,8 +70,14 @@ def levels_refresh(*, offer_id: int, offer_sku: str, stale: list[tuple[Supplier,
         if not (supplier.live_check and supplier.active and supplier.kind == Supplier.Kind.API):
             out.stale_only += 1
             continue
-        if not breaker.allow(supplier.slug):
+        try:
+            client = live_client(supplier, timeout=float(settings.CART_CHECK_TIMEOUT))
+        except Exception as exc:  # a URL the outbound guard refuses, a host that does not resolve
+            log.warning("suppliers.live.unusable supplier=%s %s", supplier.slug, exc)
             out.failed += 1
+            continue
+        if client.limiter.circuit_open_for() > 0:
+            out.failed += 1   # the breaker is open: not asked, the last figure answers
             continue
         their = (SupplierSku.objects.filter(supplier=supplier, offer_id=offer_id).order_by("-seen_at")
                  .values_list("sku", flat=True).first()) or offer_sku
@@ -122,14 +91,13 @@ def levels_refresh(*, offer_id: int, offer_sku: str, stale: list[tuple[Supplier,
                for supplier, warehouse_id, sku in ask}
     done, _pending = wait(futures, timeout=timeout + 0.02)
     for future, (supplier, warehouse_id) in futures.items():
+        # (the client records each failure and success on its breaker itself)
         if future not in done or future.exception() is not None:
-            breaker.failure(supplier.slug)
             out.failed += 1
             error = future.exception() if future in done else "timed out"
             log.warning("suppliers.live.failed supplier=%s offer=%s %s %.0fms", supplier.slug, offer_id, error,
                         (time.monotonic() - started) * 1000)
             continue
-        breaker.success(supplier.slug)
         stock_levels_set(warehouse_id=warehouse_id, figures={offer_id: (Decimal(future.result()), ZERO)},
                          source=supplier.source, via="live")
         out.refreshed += 1

@@ -23,14 +23,18 @@ def _fast(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_live_state():
+def _fresh_live_state(settings):
+    """Live-check breakers kept in this process (no Redis or shared files), forgotten per test."""
+    from integrations.http import ratelimit
     from integrations.suppliers.client import live_clients_reset
-    from integrations.suppliers.live import breaker
 
-    breaker.reset()
+    settings.REDIS_URL = ""
+    settings.RATE_LIMIT_DIR = ""
+    for limiter in list(ratelimit._registry.values()):
+        if limiter.name.startswith("supplier-live:"):
+            limiter.reset()
     live_clients_reset()
     yield
-    breaker.reset()
     live_clients_reset()
 
 

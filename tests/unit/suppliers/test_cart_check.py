@@ -128,17 +128,20 @@ def test_breaker_skips_a_failing_supplier(api, shop, settings):
     assert route.call_count == 2
 
 
-def test_breaker_lets_one_through_after_the_pause(shop, settings):
-    from integrations.suppliers.live import breaker
-
+def test_breaker_lets_a_trial_through_after_the_pause(api, shop, settings):
     settings.CART_CHECK_BREAKER_FAILURES = 1
-    settings.CART_CHECK_BREAKER_SECONDS = 0.05
-    breaker.failure("acme")
-    assert not breaker.allow("acme")
-    time.sleep(0.06)
-    assert breaker.allow("acme") and not breaker.allow("acme")
-    breaker.success("acme")
-    assert breaker.allow("acme")
+    settings.CART_CHECK_BREAKER_SECONDS = 0.2
+    _, _, level = shop
+    make_stale(level)
+    with respx.mock() as mock:
+        route = mock.get(f"{BASE}/stock/A-1").mock(side_effect=[httpx.Response(500),
+                                                                httpx.Response(200, json={"stock": 6})])
+        assert check(api).json()["source"] == "stale"
+        assert check(api).json()["source"] == "stale"   # open: not asked
+        assert route.call_count == 1
+        time.sleep(0.25)
+        body = check(api).json()                        # the trial call succeeds and closes it
+    assert body["source"] == "live" and body["available"] == 6 and route.call_count == 2
 
 
 def test_stale_with_live_off_is_reported_stale(api, shop):
