@@ -27,9 +27,10 @@ from bench.infra import PY, VAR, BenchError, child_env, free_port, run_module_ch
 from bench.infra import goal as g
 from bench.scenarios import Context, Scenario
 
-# A stale check holds its thread while the supplier answers (200 ms): 500 checks/s need ~100 in flight,
-# so this server gets many threads per worker (BENCH_CART_GUNICORN overrides).
-GUNICORN = os.environ.get("BENCH_CART_GUNICORN", "--workers 4 --worker-class gthread --threads 32")
+# A stale check holds its thread (and its database connection) while the supplier answers (200 ms):
+# 500 checks/s need ~100 in flight, so this server gets many threads per worker; 2 x 40 stays
+# under a shared PostgreSQL's connection limit (BENCH_CART_GUNICORN overrides).
+GUNICORN = os.environ.get("BENCH_CART_GUNICORN", "--workers 2 --worker-class gthread --threads 40")
 API_TOKEN = "bench-storefront-token"
 SUPPLIER_TOKEN = "sandbox-supplier-token"
 

@@ -97,44 +97,38 @@ _live_clients: dict[tuple, SupplierClient] = {}
 _live_lock = threading.Lock()
 
 
-#: the live check's budget is not a limit (the supplier sets none); its limiter carries the circuit
-#: breaker, shared by every worker like every upstream's (integrations.http.ratelimit)
+#: the live check's circuit breaker is the upstream one (integrations.http.ratelimit: kept in Redis or
+#: the shared files, so every worker sees it); its budget is never used (the supplier sets none),
+#: so a live call costs no limiter round trips, only the breaker's
 LIVE_UNITS, LIVE_WINDOW, LIVE_PARALLEL = 100_000, 1.0, 256
 
 
-def live_limiter_name(supplier: Supplier) -> str:
-    return f"supplier-live:{supplier.slug}"
+def live_breaker(supplier: Supplier):
+    """The Limiter whose circuit (circuit_open_for / circuit_failed / circuit_succeeded) guards this
+    supplier's live checks."""
+    from integrations.http.ratelimit import limiter_for
+
+    return limiter_for(f"supplier-live:{supplier.slug}", units=LIVE_UNITS, window=LIVE_WINDOW, parallel=LIVE_PARALLEL)
 
 
 def live_client(supplier: Supplier, *, timeout: float) -> SupplierClient:
-    """The live-check client of this supplier: one try, `timeout`, and a circuit breaker that
-    opens after CART_CHECK_BREAKER_FAILURES failures in a row for CART_CHECK_BREAKER_SECONDS."""
-    from django.conf import settings
-
-    from integrations.http.ratelimit import limiter_for
-
+    """The live-check client of this supplier: one try, `timeout`, reused by the process."""
     key = (supplier.pk, supplier.url, supplier.token_encrypted, repr(supplier.dialect), timeout)
     with _live_lock:
         client = _live_clients.get(key)
         if client is None:
             for old in [k for k in _live_clients if k[0] == supplier.pk]:
                 _live_clients.pop(old).close()
-            limiter = limiter_for(live_limiter_name(supplier), units=LIVE_UNITS, window=LIVE_WINDOW,
-                                  parallel=LIVE_PARALLEL)
-            client = SupplierClient(supplier, timeout=timeout, attempts=1, limiter=limiter)
-            client.breaker_failures = int(settings.CART_CHECK_BREAKER_FAILURES)
-            client.breaker_seconds = float(settings.CART_CHECK_BREAKER_SECONDS)
+            client = SupplierClient(supplier, timeout=timeout, attempts=1)
             _live_clients[key] = client
         return client
 
 
 def live_clients_reset() -> None:
-    """Close the cached live clients and forget their breakers' state (tests)."""
+    """Close the cached live clients (tests)."""
     with _live_lock:
         for client in _live_clients.values():
             client.close()
-            if client.limiter is not None:
-                client.limiter.reset()
         _live_clients.clear()
 
 

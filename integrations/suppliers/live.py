@@ -25,7 +25,7 @@ from django.conf import settings
 
 from stock.services import stock_levels_set
 
-from .client import live_client
+from .client import live_breaker, live_client
 from .models import Supplier, SupplierSku
 
 log = logging.getLogger("syncsite.suppliers.live")
@@ -70,13 +70,7 @@ def levels_refresh(*, offer_id: int, offer_sku: str, stale: list[tuple[Supplier,
         if not (supplier.live_check and supplier.active and supplier.kind == Supplier.Kind.API):
             out.stale_only += 1
             continue
-        try:
-            client = live_client(supplier, timeout=float(settings.CART_CHECK_TIMEOUT))
-        except Exception as exc:  # a URL the outbound guard refuses, a host that does not resolve
-            log.warning("suppliers.live.unusable supplier=%s %s", supplier.slug, exc)
-            out.failed += 1
-            continue
-        if client.limiter.circuit_open_for() > 0:
+        if live_breaker(supplier).circuit_open_for() > 0:
             out.failed += 1   # the breaker is open: not asked, the last figure answers
             continue
         their = (SupplierSku.objects.filter(supplier=supplier, offer_id=offer_id).order_by("-seen_at")
@@ -91,13 +85,19 @@ def levels_refresh(*, offer_id: int, offer_sku: str, stale: list[tuple[Supplier,
                for supplier, warehouse_id, sku in ask}
     done, _pending = wait(futures, timeout=timeout + 0.02)
     for future, (supplier, warehouse_id) in futures.items():
-        # (the client records each failure and success on its breaker itself)
+        breaker = live_breaker(supplier)
         if future not in done or future.exception() is not None:
+            failures, _until = breaker.circuit_failed(settings.CART_CHECK_BREAKER_FAILURES,
+                                                      settings.CART_CHECK_BREAKER_SECONDS)
+            if failures == settings.CART_CHECK_BREAKER_FAILURES:
+                log.warning("suppliers.live.breaker-open supplier=%s failures=%s", supplier.slug, failures)
             out.failed += 1
             error = future.exception() if future in done else "timed out"
             log.warning("suppliers.live.failed supplier=%s offer=%s %s %.0fms", supplier.slug, offer_id, error,
                         (time.monotonic() - started) * 1000)
             continue
+        if breaker.circuit()[0]:
+            breaker.circuit_succeeded()
         stock_levels_set(warehouse_id=warehouse_id, figures={offer_id: (Decimal(future.result()), ZERO)},
                          source=supplier.source, via="live")
         out.refreshed += 1

@@ -30,12 +30,15 @@ def _fresh_live_state(settings):
 
     settings.REDIS_URL = ""
     settings.RATE_LIMIT_DIR = ""
-    for limiter in list(ratelimit._registry.values()):
-        if limiter.name.startswith("supplier-live:"):
-            limiter.reset()
-    live_clients_reset()
+    def forget():
+        for limiter in list(ratelimit._registry.values()):
+            if limiter.name.startswith("supplier-live:"):
+                limiter.reset()
+        live_clients_reset()
+
+    forget()
     yield
-    live_clients_reset()
+    forget()
 
 
 @dataclass
