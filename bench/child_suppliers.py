@@ -71,6 +71,10 @@ def cmd_setup(args) -> dict:
             supplier.token = args.token
             supplier.save()
         wh = supplier.warehouse()
+        if args.live:  # the breaker's state outlives processes (shared files, Redis): start closed
+            from integrations.suppliers.client import live_breaker
+
+            live_breaker(supplier).reset()
         if args.levels:
             ids = dict(Offer.objects.filter(sku__in=skus).values_list("sku", "pk"))
             now = timezone.now()

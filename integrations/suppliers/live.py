@@ -41,7 +41,7 @@ def _executor() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="live-check")
+            _pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="live-check")  # they wait on the network
         return _pool
 
 
