@@ -44,6 +44,12 @@ SCHEDULE: tuple[Entry, ...] = (
     Entry("marketplace-stock-alerts", crontab(minute="7-59/10"), "every 10 min",
           "offers shown as 0 for 2 h while we have stock to sell: one alert each until it clears",
           expires=540),
+    Entry("onec-stock", crontab(minute="2-59/5"), "every 5 min",
+          "1C stock changed since the last run (changedAfter, with an overlap); the 1C webhook and the "
+          "CommerceML exchange make it faster, this makes it certain", expires=270),
+    Entry("onec-stock", crontab(minute=53, hour=3), "nightly 03:53",
+          "full read of 1C's stock: zeroes what 1C no longer lists (a delta cannot see removals)",
+          full=True, expires=3 * 3600),
     Entry("supplier-stock", crontab(minute="13-59/30"), "every 30 min",
           "each supplier in its own task: API delta by updated_since, feeds read whole (a feed has no delta)",
           expires=1500),
@@ -57,6 +63,8 @@ SCHEDULE: tuple[Entry, ...] = (
 TASKS: dict[str, tuple[str, crontab, int, str]] = {
     "moysklad-events-sweep": ("integrations.moysklad.events_sweep", crontab(), 50,
                               "re-signals webhook events (and owed e-mails) whose queue message was lost"),
+    "onec-sweep": ("integrations.onec.sweep", crontab(), 50,
+                   "re-signals 1C webhook pushes and CommerceML imports whose queue message was lost"),
     "supplier-events-sweep": ("suppliers.events_sweep", crontab(), 50,
                               "re-signals supplier webhook events whose queue message was lost"),
     "back-in-stock-sweep": ("stock.back_in_stock_sweep", crontab(minute="*/10"), 540,

@@ -16,6 +16,7 @@ urlpatterns = [
     path("webhooks/moysklad/", include("integrations.moysklad.urls")),
     path("webhooks/suppliers/", include("integrations.suppliers.urls")),
     path("back-in-stock/unsubscribe/<str:token>/", back_in_stock_unsubscribe, name="back-in-stock-unsubscribe"),
+    path("", include("integrations.onec.urls")),  # /webhooks/1c/stock/, /1c/exchange/
     path("api/v1/", api_urls()),
     # After the API: any other path under /api (another version, a typo, /api itself) is a JSON
     # 404, like every API error, whatever the method (a path may hold a line break).

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "orders",
     "integrations",
     "integrations.suppliers",
+    "integrations.onec",
 ]
 
 MIDDLEWARE = [
