@@ -47,6 +47,15 @@ def available_total(offer_id: int) -> Decimal:
         s=Sum("available"))["s"] or Decimal(0)
 
 
+def waiting_among(offer_ids) -> list[int]:
+    """Those of `offer_ids` someone waits for (the partial index on waiting subscriptions)."""
+    ids = list(offer_ids)
+    if not ids:
+        return []
+    return sorted(set(BackInStockSubscription.objects.filter(
+        offer_id__in=ids, notified_at__isnull=True, unsubscribed_at__isnull=True).values_list("offer_id", flat=True)))
+
+
 def notify(*, offer_ids: list[int]) -> int:
     """E-mail the waiting subscribers of these offers (those still in stock now). Returns sent."""
     sent = 0

@@ -30,16 +30,22 @@ def test_subscribe_201_and_errors(api):
 
 def test_restock_by_any_route_queues_the_task(api, published, django_capture_on_commit_callbacks):
     offer = make_offer(sku="A-1")
+    quiet = make_offer(sku="Q-1")
+    subscribe(api)
     wh = make_warehouse(code="main")
+    with django_capture_on_commit_callbacks(execute=True):
+        stock_levels_set(warehouse_id=wh.pk, figures={quiet.pk: (Decimal(2), Decimal(0))}, source="moysklad")
+    assert "stock.back_in_stock_notify" not in published.names()   # nobody waits for it: no message
     with django_capture_on_commit_callbacks(execute=True):
         stock_levels_set(warehouse_id=wh.pk, figures={offer.pk: (Decimal(2), Decimal(0))}, source="moysklad")
     assert ("stock.back_in_stock_notify", ([offer.pk],)) in published.calls
 
 
-def test_supplier_restock_queues_the_task(published, django_capture_on_commit_callbacks):
+def test_supplier_restock_queues_the_task(api, published, django_capture_on_commit_callbacks):
     from integrations.suppliers.sync import supplier_read
 
     offer = make_offer(sku="A-1")
+    subscribe(api)
     supplier = make_supplier()
     with respx.mock() as mock, django_capture_on_commit_callbacks(execute=True):
         mock.get("https://acme.example/api/stock").respond(200, json={"items": [{"sku": "A-1", "stock": 3}]})
