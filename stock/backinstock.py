@@ -52,8 +52,13 @@ def waiting_among(offer_ids) -> list[int]:
     ids = list(offer_ids)
     if not ids:
         return []
-    return sorted(set(BackInStockSubscription.objects.filter(
-        offer_id__in=ids, notified_at__isnull=True, unsubscribed_at__isnull=True).values_list("offer_id", flat=True)))
+    waiting = BackInStockSubscription.objects.filter(notified_at__isnull=True, unsubscribed_at__isnull=True)
+    if len(ids) > 1_000:
+        # A full stock read restocks offers by the ten thousand: read the (few) waited-for offers
+        # once and intersect, instead of an IN list as long as the read.
+        wanted = set(ids)
+        return sorted({o for o in waiting.values_list("offer_id", flat=True).distinct() if o in wanted})
+    return sorted(set(waiting.filter(offer_id__in=ids).values_list("offer_id", flat=True)))
 
 
 def notify(*, offer_ids: list[int]) -> int:

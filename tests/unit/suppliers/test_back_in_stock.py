@@ -113,3 +113,17 @@ def test_sweep_catches_a_lost_signal(api):
     assert sweep() == 1 and sweep() == 0
     assert [m.to for m in mail.outbox] == [["buyer@example.com"]]
     assert other
+
+
+def test_a_restock_of_thousands_of_offers_finds_the_few_waited_for(db):
+    from stock.backinstock import waiting_among
+    from stock.models import BackInStockSubscription
+    from tests.factories import make_offer
+
+    waited, other = make_offer(sku="W-1"), make_offer(sku="W-2")
+    BackInStockSubscription.objects.create(offer=waited, email="a@example.com", token="t-a")
+    BackInStockSubscription.objects.create(offer=other, email="b@example.com", token="t-b",
+                                           unsubscribed_at="2026-01-01T00:00Z")
+    ids = list(range(10_000_000, 10_050_000)) + [waited.pk, other.pk]
+    assert waiting_among(ids) == [waited.pk]
+    assert waiting_among([waited.pk, other.pk]) == [waited.pk]
