@@ -94,9 +94,18 @@ def cmd_feed(args) -> dict:
     from integrations.suppliers.sync import supplier_read
 
     supplier = Supplier.objects.get(slug=args.supplier)
+    profiler = None
+    if getattr(args, "profile", None):
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     started = time.perf_counter()
     result = supplier_read(supplier, full=True)
     seconds = time.perf_counter() - started
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
     return {"status": "success", "job_seconds": round(seconds, 3), "counts": result.counts,
             "errors": result.errors[:5], **_usage()}
 
@@ -177,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     setup.set_defaults(func=cmd_setup)
     feed = sub.add_parser("feed")
     feed.add_argument("--supplier", required=True)
+    feed.add_argument("--profile", help="write cProfile stats here")
     feed.set_defaults(func=cmd_feed)
     load = sub.add_parser("cartload")
     load.add_argument("--url", required=True)

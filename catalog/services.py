@@ -419,11 +419,12 @@ def catalog_archive(*, product_ids: Sequence[int] = (), offer_ids: Sequence[int]
 # Another system's SKUs (suppliers, 1C): matched to our offers, the rest listed for a manager
 # ------------------------------------------------------------------------------------------------
 def external_skus_match(*, source: str, skus: Sequence[str], barcodes: dict[str, Sequence[str]] | None = None,
-                        names: dict[str, str] | None = None) -> dict[str, int]:
+                        names: dict[str, str] | None = None, by: dict[str, str] | None = None) -> dict[str, int]:
     """{their SKU: our offer id} for the SKUs `source` sent: equal SKU, else a barcode of ours,
     else a manager's ExternalSku row (catalog.selectors.offer_match_external). SKUs none of these
     match are recorded as unmapped ExternalSku rows of `source` (seen count and last seen move; a
-    manager maps them in the admin). A bounded number of statements whatever the number of SKUs."""
+    manager maps them in the admin). A bounded number of statements whatever the number of SKUs.
+    `by`, when given, is filled with how each SKU matched ("sku", "barcode" or "mapping")."""
     from .models import ExternalSku
     from .selectors import offer_match_external
 
@@ -450,4 +451,6 @@ def external_skus_match(*, source: str, skus: Sequence[str], barcodes: dict[str,
             for chunk in _chunks(old):
                 ExternalSku.objects.filter(source=source, sku__any=chunk).update(
                     seen_count=models.F("seen_count") + 1, last_seen_at=now)
+    if by is not None:   # how each matched: "sku", "barcode" or "mapping"
+        by.update({sku: m.by for sku, m in found.items()})
     return {sku: m.offer_id for sku, m in found.items()}

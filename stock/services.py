@@ -34,7 +34,7 @@ from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from syncsite.bulk import CHUNK, bulk_insert, bulk_upsert, chunked, in_chunks
+from syncsite.bulk import CHUNK, bulk_insert, bulk_upsert, chunked, in_chunks, lookup_chunk
 
 from .models import StockChange, StockHold, StockLevel, Warehouse
 from .policies import PublishPolicy
@@ -176,7 +176,7 @@ def stock_levels_set(*, warehouse_id: int, figures: Mapping[int, tuple[Decimal, 
             StockLevel.objects.filter(warehouse_id=warehouse_id, source=source).update(checked_at=checked_at)
         else:
             fresh = [o for o in target if o not in plan and o in current]
-            for chunk in chunked(fresh, _id_chunk()):
+            for chunk in chunked(fresh, lookup_chunk(StockLevel)):
                 StockLevel.objects.filter(warehouse_id=warehouse_id, offer_id__any=chunk).update(checked_at=checked_at)
         _write_levels(warehouse_id, plan, source=source, checked_at=checked_at, now=now,
                       new={o for o in plan if o not in current})
@@ -232,19 +232,13 @@ def _levels(warehouse_id: int, offer_ids: list[int] | None) -> dict[int, list]:
         rows = StockLevel.objects.filter(warehouse_id=warehouse_id).values_list(*fields)
     else:
         rows = in_chunks(lambda chunk: StockLevel.objects.filter(warehouse_id=warehouse_id, offer_id__any=chunk)
-                         .values_list(*fields), offer_ids, size=_id_chunk())
+                         .values_list(*fields), offer_ids, size=lookup_chunk(StockLevel))
     return {r[0]: list(r[1:]) for r in rows}
-
-
-def _id_chunk() -> int:
-    """Ids per query: on PostgreSQL they travel as one array parameter (syncsite.bulk's `__any`),
-    so a chunk can be large; elsewhere they are an IN list, bounded by SQLite's variable limit."""
-    return 20_000 if connections[router.db_for_write(StockLevel)].vendor == "postgresql" else CHUNK
 
 
 def _levels_locked(level_ids: list[int]) -> dict[int, list]:
     out: dict[int, list] = {}
-    for chunk in chunked(level_ids, _id_chunk()):
+    for chunk in chunked(level_ids, lookup_chunk(StockLevel)):
         for r in (StockLevel.objects.select_for_update().filter(pk__any=chunk).order_by("pk")
                   .values_list("offer_id", "pk", "stock", "reserve", "available", "source")):
             out[r[0]] = list(r[1:])
@@ -345,7 +339,7 @@ def _restocked(changes: list[_Change]) -> list[int]:
     else:
         for offer_id, warehouse_id in in_chunks(lambda chunk: StockLevel.objects.filter(
                 offer_id__any=chunk, available__gt=0).values_list("offer_id", "warehouse_id"), candidates,
-                size=_id_chunk()):
+                size=lookup_chunk(StockLevel)):
             if (offer_id, warehouse_id) not in touched:
                 elsewhere.add(offer_id)
     return sorted(o for o in candidates if o not in elsewhere)

@@ -139,6 +139,12 @@ class AnyOf(In):
 models.ForeignObject.register_lookup(AnyOf)   # related fields keep a lookup registry of their own
 
 
+def lookup_chunk(model: type[models.Model]) -> int:
+    """Keys per `__any` lookup: on PostgreSQL they travel as one array parameter, so a chunk can
+    be large; elsewhere `__any` is an IN list, bounded by SQLite's variable limit."""
+    return 20_000 if connections[router.db_for_read(model)].vendor == "postgresql" else CHUNK
+
+
 def in_chunks(queryset_for, keys: Sequence, size: int = CHUNK):
     """Run `queryset_for(chunk)` for each chunk of keys and chain the results (bounded IN lists)."""
     _lift_sqlite_limit()

@@ -22,7 +22,6 @@ from typing import Iterable
 from django.conf import settings
 from django.utils import timezone
 
-from catalog.models import Offer
 from catalog.services import external_skus_match
 from integrations.runs import acquire_lock
 from stock.models import StockLevel
@@ -173,7 +172,9 @@ def _map(supplier: Supplier, batch: list[Record], result: ReadResult) -> dict[in
     skus = [r.sku for r in batch]
     barcodes = {r.sku: list(r.barcodes) for r in batch if r.barcodes}
     names = {r.sku: r.name for r in batch if r.name}
-    matched = external_skus_match(source=supplier.source, skus=skus, barcodes=barcodes or None, names=names or None)
+    how: dict[str, str] = {}
+    matched = external_skus_match(source=supplier.source, skus=skus, barcodes=barcodes or None, names=names or None,
+                                  by=how)
     figures: dict[int, tuple[Decimal, Decimal]] = {}
     mapped = 0
     for record in batch:
@@ -184,19 +185,18 @@ def _map(supplier: Supplier, batch: list[Record], result: ReadResult) -> dict[in
         figures[offer_id] = (_dec(record.stock), ZERO)
         mapped += 1
     result.count("mapped", mapped)
-    _remember(supplier, {r.sku: matched[r.sku] for r in batch if r.sku in matched})
+    _remember(supplier, {sku: offer_id for sku, offer_id in matched.items() if how.get(sku) != "sku"})
     return figures
 
 
 def _remember(supplier: Supplier, matched: dict[str, int]) -> None:
-    """Keep their SKU for our offer where it is not our own SKU (a barcode or a manager's mapping):
-    the live check asks the supplier by it. Equal SKUs need no row (the live check falls back to
-    our SKU), so a supplier listing our SKUs costs nothing here."""
+    """Keep their SKU for our offer where it is not our own SKU (matched by a barcode or a
+    manager's mapping): the live check asks the supplier by it. Equal SKUs need no row (the live
+    check falls back to our SKU), so a supplier listing our SKUs costs nothing here."""
     if not matched:
         return
-    ours = dict(Offer.objects.filter(pk__in=list(set(matched.values()))).values_list("pk", "sku"))
     now = timezone.now()
-    rows = [(supplier.pk, sku, offer_id, now) for sku, offer_id in matched.items() if ours.get(offer_id) != sku]
+    rows = [(supplier.pk, sku, offer_id, now) for sku, offer_id in matched.items()]
     if rows:
         bulk_upsert(SupplierSku, rows, fields=["supplier_id", "sku", "offer_id", "seen_at"],
                     unique_fields=["supplier_id", "sku"], update_fields=["offer_id"])
