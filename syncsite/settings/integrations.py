@@ -36,6 +36,7 @@ OZON = {
 WILDBERRIES = {
     "BASE_URL": env.str("WB_BASE_URL", default="https://marketplace-api.wildberries.ru").rstrip("/"),
     "CONTENT_URL": env.str("WB_CONTENT_URL", default="https://content-api.wildberries.ru").rstrip("/"),
+    "RETURNS_URL": env.str("WB_RETURNS_URL", default="https://returns-api.wildberries.ru").rstrip("/"),
     "TOKEN": env.str("WB_TOKEN", default=""),
     "WAREHOUSE_ID": env.str("WB_WAREHOUSE_ID", default=""),
 }
