@@ -121,7 +121,7 @@ def return_restore(*, return_id: int, client=None) -> str:
     """Put one received return's units back, at most once. Returns restored, not_received,
     already, flagged or waiting (MoySklad does not hold the order yet)."""
     with transaction.atomic():
-        row = MarketplaceReturn.objects.select_for_update().select_related("order").get(pk=return_id)
+        row = MarketplaceReturn.objects.select_for_update(of=("self",)).select_related("order").get(pk=return_id)
         if row.restore != R.WAITING:
             return "already" if row.restore == R.RESTORED else row.restore
         if not row.received:
