@@ -355,6 +355,12 @@ def _create_locked(*, customer, wanted, items, offers, source, source_order_id, 
     return order, True
 
 
+def _kick_status_changed(order_id: int) -> None:
+    from integrations.jobs import order_status_changed  # the greppable call, as for the export
+
+    order_status_changed(order_id)
+
+
 def _kick_export(order_id: int) -> None:
     from integrations.jobs import order_created  # the one greppable call from domain into integrations
 
@@ -386,6 +392,9 @@ def order_status_set(*, order: Order | int, status: str, by: str, at=None, note:
             _holds_release(locked, reason=HOLDS_END[status])
         if change.notify:
             transaction.on_commit(partial(_queue_status_email, change.pk), robust=True)
+        if locked.source != OrderSource.SITE:
+            # A marketplace order: its channel may have to hear of this change (the outbox decides).
+            transaction.on_commit(partial(_kick_status_changed, locked.pk), robust=True)
     if isinstance(order, Order):
         order.status, order.status_changed_at = locked.status, locked.status_changed_at
     log.info("orders.status order=%s %s->%s by=%s", locked.number, change.from_status, status, by)

@@ -100,7 +100,7 @@ class OrderAdmin(BaseOrderAdmin):
     """Every channel's orders in one list."""
 
     list_display = ("number", "created_at", "source", "source_order_id", "status_display", "channel_status",
-                    "flag_display", "last_action", "export_display", "total")
+                    "flag_display", "last_action", "export_display", "customer_display", "total")
     list_filter = ("source", "status", "flagged", *BaseOrderAdmin.list_filter[2:])
     inlines = (*BaseOrderAdmin.inlines, FlaggedLineInline, ActionInline, ReturnInline)
     actions = ("cancel_orders", "requeue_export", "retry_actions",

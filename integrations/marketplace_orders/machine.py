@@ -156,9 +156,5 @@ def status_change(*, order: Order | int, status: str, by: str, note: str = "") -
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order_id)
         check(locked.status, status)
-        change = order_services.order_status_set(order=locked.pk, status=status, by=by, note=note)
-    if change is not None and locked.source != OrderSource.SITE:
-        from .outbox import kick
-
-        transaction.on_commit(kick, robust=True)
-    return change
+        # A marketplace order's change kicks the outbox after commit (orders.services' hook).
+        return order_services.order_status_set(order=locked.pk, status=status, by=by, note=note)

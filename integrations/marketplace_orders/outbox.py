@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from datetime import timedelta
 from typing import Iterable
 
@@ -493,6 +494,11 @@ def actions_flush(*, clients: Clients | None = None) -> dict[str, int]:
     return counts
 
 
+_last_kick = 0.0
+#: a burst of changes (a pull of many orders) sends one task a second at most from this process
+KICK_EVERY = 1.0
+
+
 def kick() -> None:
     """Run the outbox soon (after the current transaction commits). Never raises for a dead
     broker: the every-minute job catches up."""
@@ -501,7 +507,12 @@ def kick() -> None:
     from .tasks import actions_flush_task
 
     def send() -> None:
-        publisher.publish(actions_flush_task)
+        global _last_kick
+        now = time.monotonic()
+        if now - _last_kick < KICK_EVERY:
+            return
+        _last_kick = now
+        publisher.publish(actions_flush_task, options={"countdown": KICK_EVERY})
 
     transaction.on_commit(send, robust=True)
 
