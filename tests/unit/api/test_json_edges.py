@@ -35,7 +35,7 @@ def test_wrong_methods_are_json_405_without_a_csrf_page(strict, method, path, al
     response = getattr(strict, method)(path, data=b"{}", content_type="application/json")
     assert response.status_code == 405, response.content
     assert response.json()["error"] == "method_not_allowed"
-    assert response["Allow"] == allowed
+    assert set(response["Allow"].split(", ")) == set(allowed.split(", "))
 
 
 def test_an_order_needs_no_csrf_cookie_even_beside_an_admin_session(strict, shop, published, admin_user):
