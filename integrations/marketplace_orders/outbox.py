@@ -175,8 +175,11 @@ def actions_run(*, limit: int = 500, clients: Clients | None = None) -> dict[str
         with lease.kept_alive():
             rows = list(MarketplaceAction.objects.filter(pk__in=held).select_related("order").order_by("id"))
             ym = [r for r in rows if r.action in (Action.YM_READY_TO_SHIP, Action.YM_CANCEL)]
+            wb_add = [r for r in rows if r.action == Action.WB_SUPPLY_ADD]
+            for outcome, n in _run_wb_adds(wb_add, clients).items():
+                counts[outcome] = counts.get(outcome, 0) + n
             for row in rows:
-                if row in ym:
+                if row in ym or row in wb_add:
                     continue
                 outcome = _run_one(row, clients)
                 counts[outcome] = counts.get(outcome, 0) + 1
@@ -359,6 +362,62 @@ def wb_supply_add(row: MarketplaceAction, clients: Clients) -> dict:
     if supply is None:
         raise ActionDone("task already in a supply")
     return {"supply": supply.supply_id}
+
+
+def _run_wb_adds(rows: list[MarketplaceAction], clients: Clients) -> dict[str, int]:
+    """Supply additions in batches: one status read per 1,000 tasks, one PATCH per 100 tasks of
+    one supply (tasks already confirmed are read back as done)."""
+    counts: dict[str, int] = {}
+
+    def note(outcome: str) -> None:
+        counts[outcome] = counts.get(outcome, 0) + 1
+
+    if not rows:
+        return counts
+    client = clients.get("wb")
+    by_task: dict[int, MarketplaceAction] = {}
+    for row in rows:
+        _attempt(row)
+        try:
+            by_task[_wb_task(row)] = row
+        except MappingError as exc:
+            note(_finish(row, "failed", error=str(exc)))
+    try:
+        statuses = client.orders_status(list(by_task))
+    except UpstreamError as exc:
+        for row in by_task.values():
+            note(_finish(row, "retry" if exc.retryable else "failed", error=str(exc),
+                         delay=getattr(exc, "retry_after", None)))
+        return counts
+    groups: dict[tuple, list[int]] = {}
+    for task_id, row in by_task.items():
+        supplier = (statuses.get(task_id) or {}).get("supplierStatus")
+        if supplier in ("confirm", "complete"):
+            note(_finish(row, "done", result={"read_back": f"task is {supplier}"}))
+        elif supplier in ("cancel", "cancel_carrier"):
+            note(_finish(row, "failed", error=f"Wildberries task {task_id} is cancelled"))
+        else:
+            data = ChannelOrder.objects.filter(order=row.order).values_list("data", flat=True).first() or {}
+            groups.setdefault((str(data.get("warehouse_id") or ""), int(data.get("cargo_type") or 1)), []).append(task_id)
+    for task_ids in groups.values():
+        try:
+            supply = _wb_supply(client, by_task[task_ids[0]].order)
+            for start in range(0, len(task_ids), 100):
+                chunk = task_ids[start:start + 100]
+                client.supply_add(supply.supply_id, chunk)
+                for task_id in chunk:
+                    _remember_supply(by_task[task_id].order, supply.supply_id)
+                    note(_finish(by_task[task_id], "done", result={"supply": supply.supply_id}))
+        except UpstreamError as exc:
+            for task_id in task_ids:
+                row = by_task[task_id]
+                if MarketplaceAction.objects.filter(pk=row.pk, state=ActionState.PENDING).exists():
+                    note(_finish(row, "retry" if exc.retryable else "failed", error=str(exc),
+                                 delay=getattr(exc, "retry_after", None)))
+        except MappingError as exc:
+            for task_id in task_ids:
+                note(_finish(by_task[task_id], "failed", error=str(exc)))
+    return counts
 
 
 def wb_deliver(row: MarketplaceAction, clients: Clients) -> dict:
