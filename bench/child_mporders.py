@@ -52,7 +52,7 @@ def _wire(products: int, offers: int):
     for item in items:
         product = Product.objects.create(name=item.sku)
         offer = Offer.objects.create(product=product, sku=item.sku, name=item.sku, price=Decimal("100.00"))
-        figures[offer.pk] = (Decimal(1_000_000), Decimal(0))
+        figures[offer.pk] = (Decimal(50_000), Decimal(0))
     stock_services.stock_levels_set(warehouse_id=warehouse.pk, figures=figures, source="moysklad", via="full")
     return server, items
 
@@ -168,8 +168,13 @@ def cmd_propagation(args: argparse.Namespace) -> dict:
         run_job(jobs.get("marketplace-stock"), full=True, trigger="bench", raise_errors=False)
         debounce = float(settings.MARKETPLACES["DEBOUNCE_SECONDS"])
         latencies, misses = [], 0
+        # offers both other marketplaces list (a key matched from their catalogues)
+        both = [item for item in items if ChannelOffer.objects.filter(offer__sku=item.sku).exclude(
+            external_key="").filter(channel__system__in=("wildberries", "yandex_market")).count() == 2]
+        if not both:
+            raise SystemExit("no offer is listed on both Wildberries and Yandex Market")
         for n in range(args.changes):
-            item = items[n % len(items)]
+            item = both[n % len(both)]
             offer = Offer.objects.get(sku=item.sku)
             keys = dict(ChannelOffer.objects.filter(offer=offer).values_list("channel__system", "external_key"))
             t0 = time.time()
@@ -186,6 +191,7 @@ def cmd_propagation(args: argparse.Namespace) -> dict:
                 latencies.append(max(seen.values()) + debounce)
             else:
                 misses += 1
+                print(f"miss {item.sku}: keys {keys} seen {seen}", file=sys.stderr)
         stock_jobs  # the debounced task runs the same job (stock_push_on_event)
         ordered = sorted(latencies)
         p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)] if ordered else None
