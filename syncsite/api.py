@@ -36,6 +36,7 @@ from ninja.security import HttpBearer
 from catalog.api import router as catalog_router
 from orders.api import router as orders_router
 
+from . import api_limits
 from .api_errors import ApiError
 
 log = logging.getLogger("syncsite.api")
@@ -52,12 +53,17 @@ class StorefrontBearer(HttpBearer):
     def __call__(self, request: HttpRequest) -> Any:
         if not settings.STOREFRONT_API_TOKEN:
             raise ApiOff(message="the storefront API is off: STOREFRONT_API_TOKEN is not set on the server")
-        return super().__call__(request)  # no or malformed header -> None -> 401
+        api_limits.check_address(request)   # 429 before the token is even compared
+        found = super().__call__(request)   # no or malformed header -> None -> 401
+        if found is None:
+            api_limits.record_auth_failure(request)
+        return found
 
     def authenticate(self, request: HttpRequest, token: str) -> str | None:
         expected = settings.STOREFRONT_API_TOKEN
         # Bytes: compare_digest refuses non-ASCII str, and a header may carry anything.
         if expected and hmac.compare_digest(token.encode(), expected.encode()):
+            api_limits.check_token(token)
             return "storefront"
         return None
 
@@ -162,6 +168,13 @@ def error_response(status: int, code: str, detail: Any = None, **extra: Any) -> 
 @api.exception_handler(ApiError)
 def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
     return JsonResponse(exc.body(), status=exc.status)
+
+
+@api.exception_handler(api_limits.RateLimited)
+def _rate_limited(request: HttpRequest, exc: api_limits.RateLimited) -> HttpResponse:
+    response = error_response(429, "rate_limited", f"too many calls ({exc.what}); retry in {exc.retry_after} s")
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(ValidationError)

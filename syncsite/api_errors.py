@@ -77,10 +77,12 @@ ERROR_CODES: dict[str, tuple[int, str, dict[str, Any]]] = {
     "unsupported_media_type": (415, "A body that is not `Content-Type: application/json`", {}),
     "idempotency_mismatch": (422, "This Idempotency-Key was used for a different request; the stored "
                                   "order is not shown", {}),
+    "rate_limited": (429, "Over the call budget of this token or address (API_RATE_LIMIT, API_RATE_LIMIT_PER_IP, "
+                          "API_AUTH_FAILURE_LIMIT); `Retry-After` says when to call again", {}),
     "server_error": (500, "Unexpected; it was logged (no details are sent)", {}),
 }
 #: what every authenticated route may answer besides its own codes
-COMMON_ERRORS = ("invalid", "unauthorized", "server_error")
+COMMON_ERRORS = ("invalid", "unauthorized", "rate_limited", "server_error")
 #: and every route that takes a JSON body
 BODY_ERRORS = ("too_large", "unsupported_media_type")
 

@@ -555,10 +555,13 @@ def allocate_ids(model: type[models.Model], count: int) -> list[int] | None:
         return [row[0] for row in cursor.fetchall()]
 
 
-def bulk_insert(model: type[M], rows: Sequence[Sequence], *, fields: list[str], touch: dict | None = None) -> list[int]:
+def bulk_insert(model: type[M], rows: Sequence[Sequence], *, fields: list[str], touch: dict | None = None,
+                keys: bool = True) -> list[int]:
     """Insert new rows given as tuples of `fields` (attnames) and return their primary keys, in
     order. Other columns get `touch` values, auto_now times or their defaults. PostgreSQL: keys
-    from the sequence, then one COPY into the table; SQLite: multi-row INSERT … RETURNING."""
+    from the sequence, then one COPY into the table; SQLite: multi-row INSERT … RETURNING.
+    `keys=False` (a log's rows nobody refers to): PostgreSQL numbers them itself during the COPY
+    and nothing is returned."""
     if not rows:
         return []
     alias = router.db_for_write(model)
@@ -568,6 +571,14 @@ def bulk_insert(model: type[M], rows: Sequence[Sequence], *, fields: list[str], 
     extra_fields, extra_values = _fill_values(model, fields, touch)
     by_attname = {f.attname: f for f in opts.concrete_fields}
     given = [by_attname[name] for name in fields]
+    if connection.vendor == "postgresql" and not keys and pk.attname not in fields:
+        columns = [f.column for f in given] + [f.column for f in extra_fields]
+        converters = [_copy_value(f, connection) for f in given + extra_fields]
+        extra = tuple(extra_values)
+        with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
+            _copy_rows(cursor, connection, connection.ops.quote_name(opts.db_table), columns,
+                       ((*row, *extra) for row in rows) if extra else rows, converters)
+        return []
     if connection.vendor == "postgresql" and pk.attname not in fields:
         ids = allocate_ids(model, len(rows))
         columns = [pk.column] + [f.column for f in given] + [f.column for f in extra_fields]

@@ -57,3 +57,10 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _api_budgets_off(settings):
+    """The suite calls the API from one address far faster than any budget allows; the tests of the
+    budgets (tests/unit/api/test_rate_limits.py) set their own."""
+    settings.API_RATE_LIMIT = settings.API_RATE_LIMIT_PER_IP = settings.API_AUTH_FAILURE_LIMIT = ""

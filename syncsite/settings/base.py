@@ -170,6 +170,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY, 2_621_440)
 LEASE_SECONDS = env.float("LEASE_SECONDS", default=30.0)
 
 STOREFRONT_API_TOKEN = env.str("STOREFRONT_API_TOKEN", default="")
+# Storefront API budgets (syncsite/api_limits.py), as "N/second|minute|hour" ("" = no limit): calls
+# per token, calls per client address, and failed logins per client address (a guessing client is
+# held off well before the budget of a real storefront, which calls server to server and often).
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="60000/minute")
+API_RATE_LIMIT_PER_IP = env.str("API_RATE_LIMIT_PER_IP", default="60000/minute")
+API_AUTH_FAILURE_LIMIT = env.str("API_AUTH_FAILURE_LIMIT", default="1200/minute")
+# Where the client address comes from: REMOTE_ADDR, or a header your proxy sets and clients cannot
+# (e.g. HTTP_X_REAL_IP behind nginx with `proxy_set_header X-Real-IP $remote_addr`).
+API_CLIENT_IP_HEADER = env.str("API_CLIENT_IP_HEADER", default="REMOTE_ADDR")
 # A cached stock figure older than this is re-checked live by POST /api/v1/cart/check.
 STOCK_STALE_SECONDS = env.int("STOCK_STALE_SECONDS", default=300)
 

@@ -235,10 +235,10 @@ def test_an_order_already_sold_gets_the_store_holding_most_of_it(stores):
 
 
 def test_a_write_of_several_batches_lands_whole(hooked):
-    """More levels than one statement carries (pipelined batches on PostgreSQL)."""
+    """Thousands of levels in one write (one COPY on PostgreSQL, chunked statements on SQLite)."""
     from catalog.models import Offer, Product
 
-    n = services.WRITE_BATCH * 2 + 7
+    n = 4_007
     product = Product.objects.create(name="bulk")
     Offer.objects.bulk_create([Offer(product=product, sku=f"B-{i}", name="b") for i in range(n)])
     offers = list(Offer.objects.filter(product=product).values_list("pk", flat=True))
@@ -254,3 +254,20 @@ def test_a_write_of_several_batches_lands_whole(hooked):
     assert len(again.changed) == n and again.unchanged == 0
     assert sum(StockLevel.objects.filter(warehouse=w).values_list("available", flat=True)) == \
         sum(i % 5 + 1 for i in range(n))
+
+
+def test_levels_another_writer_created_meanwhile_are_overwritten_not_duplicated(hooked):
+    """The straight insert of "new" levels meets one a concurrent writer created after our read:
+    the insert rolls back whole and the upsert writes every level once."""
+    from catalog.models import Offer, Product
+
+    product = Product.objects.create(name="race")
+    Offer.objects.bulk_create([Offer(product=product, sku=f"R-{i}", name="r") for i in range(1_200)])
+    offers = list(Offer.objects.filter(product=product).values_list("pk", flat=True))
+    w = make_warehouse()
+    StockLevel.objects.create(offer_id=offers[7], warehouse=w, stock=1, reserve=0, available=1, source="moysklad")
+    now = timezone.now()
+    services._write_levels(w.pk, {o: (D(3), D(0), D(3)) for o in offers}, source="moysklad", checked_at=now,
+                           now=now, new=set(offers))
+    assert StockLevel.objects.filter(warehouse=w).count() == 1_200
+    assert set(StockLevel.objects.filter(warehouse=w).values_list("available", flat=True)) == {D(3)}
