@@ -61,6 +61,8 @@ ONEC = {
 MARKETPLACES = {
     # A stock change waits this long so a burst leaves as a few full batches (goal: p95 < 10 s).
     "DEBOUNCE_SECONDS": env.float("MARKETPLACE_DEBOUNCE_SECONDS", default=5.0),
+    # Secret path segment of the Ozon / Yandex Market push-notification URLs (unset: they answer 404).
+    "PUSH_TOKEN": env.str("MARKETPLACE_PUSH_TOKEN", default=""),
     # A quantity above this is a data error: refused and reported, never published.
     "SANITY_MAX": env.int("MARKETPLACE_STOCK_SANITY_MAX", default=100_000),
     # Alert when a marketplace shows 0 this long while we have stock to sell there.
