@@ -172,3 +172,23 @@ def test_an_unmapped_marketplace_status_is_listed_for_the_manager(marketplaces, 
         pull.ozon_pull(context(), StatusMapper())
     assert StatusMapping.objects.get(source="ozon", marketplace_status="brand_new_status").status == ""
     assert Order.objects.get().status == OrderStatus.PENDING
+
+
+def test_a_429_on_a_list_is_waited_out_and_the_read_goes_on(marketplaces, shop, published):
+    with respx.mock() as mock:
+        route = mock.post(f"{OZON}/v4/posting/fbs/list").mock(side_effect=[
+            httpx.Response(429, json={"code": 8, "message": "You have reached request rate limit per second"},
+                           headers={"Retry-After": "0.01"}),
+            httpx.Response(200, json=postings_page(posting()))])
+        pull.ozon_pull(context(), StatusMapper())
+    assert route.call_count == 2
+    assert Order.objects.filter(source="ozon").count() == 1
+
+
+def test_ym_420_on_the_order_list_is_waited_out(marketplaces, shop, published):
+    with respx.mock() as mock:
+        route = mock.post(f"{YM}/v1/businesses/10/orders").mock(side_effect=[
+            httpx.Response(420, json={"status": "ERROR", "errors": [{"code": "HIT_RATE_LIMIT", "message": "x"}]}),
+            httpx.Response(200, json={"orders": [ym_order()]})])
+        pull.ym_pull(context(), StatusMapper())
+    assert route.call_count == 2 and Order.objects.filter(source="ym").count() == 1
