@@ -20,7 +20,7 @@ Pulling one order twice yields one order (unique source + source_order_id) with 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Callable
 
@@ -138,8 +138,10 @@ def _apply(order: Order, order_in: OrderIn, status: str | None) -> str:
         if fields:
             Order.objects.filter(pk=locked.pk).update(**fields, updated_at=timezone.now())
         if order_in.data:
+            # Merged: what the actions learnt (a WB supply id) survives a later pull.
+            known = ChannelOrder.objects.filter(order=locked).values_list("data", flat=True).first() or {}
             ChannelOrder.objects.update_or_create(order=locked, defaults={
-                "source": order_in.source, "data": order_in.data,
+                "source": order_in.source, "data": {**known, **order_in.data},
                 **({"alt_id": str(order_in.data["rid"])[:128]} if order_in.data.get("rid") else {})})
         change = None
         if status and status != locked.status:
@@ -279,6 +281,3 @@ def orders_pull(ctx: JobContext) -> None:
 class PullFailed(UpstreamError):
     retryable = True
 
-
-def started_window(ctx: JobContext) -> datetime:
-    return ctx.since or (timezone.now() - FIRST_WINDOW)

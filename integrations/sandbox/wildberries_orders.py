@@ -16,7 +16,6 @@ Control: ``POST /_sandbox/wb/orders/new`` ``{"count", "sku"?}``, ``POST /_sandbo
 from __future__ import annotations
 
 import random
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 

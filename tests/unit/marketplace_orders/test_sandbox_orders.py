@@ -8,7 +8,7 @@ import pytest
 
 from integrations.http import ratelimit
 from integrations.marketplace_orders import outbox, pull, returns
-from integrations.marketplace_orders.machine import StatusMapper, status_change
+from integrations.marketplace_orders.machine import status_change
 from integrations.marketplace_orders.models import ActionState, MarketplaceAction, MarketplaceReturn
 from integrations.sandbox.channels import settings_for
 from integrations.sandbox.marketplace import sellable_items
