@@ -64,3 +64,10 @@ def _api_budgets_off(settings):
     """The suite calls the API from one address far faster than any budget allows; the tests of the
     budgets (tests/unit/api/test_rate_limits.py) set their own."""
     settings.API_RATE_LIMIT = settings.API_RATE_LIMIT_PER_IP = settings.API_AUTH_FAILURE_LIMIT = ""
+
+
+@pytest.fixture(autouse=True)
+def _upstream_breakers_off(settings):
+    """Many tests make an upstream fail on purpose, and the breaker's count is shared (Redis, the
+    limit files) across tests; tests/unit/http/test_breaker.py turns it on with a fresh name."""
+    settings.UPSTREAM_BREAKER_FAILURES = 0

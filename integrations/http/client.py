@@ -15,6 +15,7 @@ import msgspec
 
 from .errors import (
     AuthError,
+    CircuitOpenError,
     NotFoundError,
     RateLimitedError,
     RedirectRefusedError,
@@ -58,12 +59,24 @@ class BaseClient:
     requests_per_connection = 0
     #: redirects followed in one call, and only to URLs under `base_url` (anything else is an error)
     max_redirects = 3
+    #: failures in a row (5xx, timeouts, refused credentials) that open the circuit of this
+    #: upstream (its limiter: per credential, shared by every worker) for `breaker_seconds`; 0 = never.
+    #: Settings UPSTREAM_BREAKER_FAILURES / UPSTREAM_BREAKER_SECONDS override these.
+    breaker_failures = 20
+    breaker_seconds = 60.0
 
     def __init__(self, base_url: str, *, headers: dict | None = None, auth: httpx.Auth | tuple | None = None,
                  timeout: float = 30.0, limiter: Limiter | None = None,
                  transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep):
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter
+        try:
+            from django.conf import settings as dj_settings
+
+            self.breaker_failures = int(getattr(dj_settings, "UPSTREAM_BREAKER_FAILURES", self.breaker_failures))
+            self.breaker_seconds = float(getattr(dj_settings, "UPSTREAM_BREAKER_SECONDS", self.breaker_seconds))
+        except Exception:  # used outside a configured Django (a script): the class defaults
+            pass
         self.stats = ClientStats()
         self._sleep = sleep
         self._client_kwargs = dict(
@@ -196,7 +209,46 @@ class BaseClient:
         with self._pool_lock:
             self._in_flight -= 1
 
+    def _circuit_check(self, method: str, url: str) -> int:
+        """Fail fast while this upstream's circuit is open; returns the failures in a row seen."""
+        if self.limiter is None or not self.breaker_failures:
+            return 0
+        failures, until = self.limiter.circuit()
+        left = until - self.limiter._clock()
+        if left > 0:
+            raise CircuitOpenError(
+                f"{self.system} failed {failures} times in a row; calls are paused for another {left:.0f} s "
+                f"(then one trial call decides)", system=self.system, method=method, url=url, retry_after=left)
+        return failures
+
+    def _circuit_record(self, failed: bool, seen: int) -> None:
+        if self.limiter is None or not self.breaker_failures:
+            return
+        if failed:
+            failures, until = self.limiter.circuit_failed(self.breaker_failures, self.breaker_seconds)
+            if failures == self.breaker_failures:
+                log.warning("%s.circuit-open failures=%s for=%.0fs", self.system, failures, self.breaker_seconds)
+        elif seen:
+            self.limiter.circuit_succeeded()
+            log.info("%s.circuit-closed", self.system)
+
     def _send_once(self, method: str, url: str, *, params=None, json=None, headers=None) -> httpx.Response:
+        seen = self._circuit_check(method, url)
+        try:
+            response = self._send_counted(method, url, params=params, json=json, headers=headers)
+        except UpstreamUnavailableError:
+            self._circuit_record(True, seen)
+            raise
+        except AuthError:
+            self._circuit_record(True, seen)
+            raise
+        except UpstreamError:
+            self._circuit_record(False, seen)   # a clear answer (404, 4xx, 429): the upstream is up
+            raise
+        self._circuit_record(False, seen)
+        return response
+
+    def _send_counted(self, method: str, url: str, *, params=None, json=None, headers=None) -> httpx.Response:
         weight = self.weight_for(method, url)
         started = time.monotonic()
         ctx = self.limiter.slot(weight) if self.limiter else _null_ctx()

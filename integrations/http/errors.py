@@ -59,6 +59,18 @@ class UpstreamUnavailableError(UpstreamError):
     retryable = True
 
 
+class CircuitOpenError(UpstreamUnavailableError):
+    """Not sent: this upstream failed too often in a row and its circuit is open (see
+    integrations/http/ratelimit.py, Limiter.circuit). Not retried within the call; the caller's
+    schedule or task retry tries again after `retry_after` seconds."""
+
+    retryable = False
+
+    def __init__(self, *args, retry_after: float | None = None, **kwargs):
+        self.retry_after = retry_after
+        super().__init__(*args, **kwargs)
+
+
 class RateLimitedError(UpstreamError):
     """429 (or Yandex Market's 420): wait `retry_after` seconds (None: upstream gave no figure,
     e.g. MoySklad's parallel-request cap, code 1073), then retry."""

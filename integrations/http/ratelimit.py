@@ -67,6 +67,17 @@ end
 return 0
 """
 
+_BREAKER_FAIL_LUA = """
+-- KEYS[1] breaker hash; ARGV: threshold, open seconds, now. One more failure in a row; at the
+-- threshold (and at every failure past it, e.g. the trial call after a cool-down) it opens.
+local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+if failures >= tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'open_until', tonumber(ARGV[3]) + tonumber(ARGV[2]))
+end
+redis.call('EXPIRE', KEYS[1], 3600)
+return {failures, redis.call('HGET', KEYS[1], 'open_until') or '0'}
+"""
+
 _PAUSE_LUA = """
 -- KEYS[1] pause key; ARGV: until (epoch seconds), ttl ms. Only ever extends a pause.
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -116,6 +127,7 @@ class _FileState:
     each opening the file anew) on one machine see one budget."""
 
     def __init__(self, directory: str, name: str):
+        self.name = name
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80]
         digest = hashlib.sha256(name.encode()).hexdigest()[:12]  # names that sanitize alike stay apart
         self.path = Path(directory) / f"{safe}-{digest}.json"
@@ -175,6 +187,25 @@ class _FileState:
         with self.locked() as state:
             state["pause_until"] = max(float(state.get("pause_until", 0.0)), until)
 
+    # -- circuit breaker -------------------------------------------------------------------------
+    def breaker(self) -> tuple[int, float]:
+        with self.locked() as state:
+            b = state.get("breaker") or {}
+            return int(b.get("failures", 0)), float(b.get("open_until", 0.0))
+
+    def breaker_failed(self, threshold: int, seconds: float, now: float) -> tuple[int, float]:
+        with self.locked() as state:
+            b = state.setdefault("breaker", {"failures": 0, "open_until": 0.0})
+            b["name"] = self.name
+            b["failures"] = int(b.get("failures", 0)) + 1
+            if b["failures"] >= threshold:
+                b["open_until"] = now + seconds
+            return b["failures"], float(b["open_until"])
+
+    def breaker_closed(self) -> None:
+        with self.locked() as state:
+            state.pop("breaker", None)
+
     def clear(self) -> None:
         with self.locked() as state:
             state.clear()
@@ -230,6 +261,7 @@ class Limiter:
         self._storage_url = storage_url or "memory://"
         self._clock, self._sleep = clock, sleep
         self._pause_until = 0.0
+        self._failures, self._open_until = 0, 0.0   # the circuit breaker, when kept in memory
         self._local_lock = threading.Lock()
         self._redis = None
         self._file: _FileState | None = None
@@ -246,6 +278,7 @@ class Limiter:
             storage = _RedisStorage(self._storage_url)
             self._slots = _RedisSlots(self._redis, f"syncsite:slots:{name}", parallel, slot_ttl)
             self._pause_script = self._redis.register_script(_PAUSE_LUA)
+            self._breaker_script = self._redis.register_script(_BREAKER_FAIL_LUA)
         else:
             storage = MemoryStorage()
             self._slots = _LocalSlots(parallel)
@@ -282,6 +315,51 @@ class Limiter:
             self._file.extend_pause(until)
         if self._redis is not None:
             self._pause_script(keys=[self._pause_key()], args=[repr(until), int(seconds * 1000) + 50])
+
+    # -- circuit breaker: upstream keeps failing -----------------------------------------------------
+    # `failures` in a row (5xx, timeouts, refused credentials) open the circuit for `seconds`:
+    # every caller of this upstream (every worker, with Redis or the shared file) then fails fast
+    # without sending. After the cool-down one call goes through; its success closes the circuit,
+    # its failure opens it again. A rate-limit answer is not a failure (the budget handles it).
+    def _breaker_key(self) -> str:
+        return f"syncsite:breaker:{self.name}"
+
+    def circuit(self) -> tuple[int, float]:
+        """(failures in a row, open until epoch seconds; 0 if never opened)."""
+        if self._file is not None:
+            return self._file.breaker()
+        if self._redis is not None:
+            raw = self._redis.hmget(self._breaker_key(), "failures", "open_until")
+            return int(raw[0] or 0), float(raw[1] or 0.0)
+        with self._local_lock:
+            return self._failures, self._open_until
+
+    def circuit_open_for(self) -> float:
+        """Seconds the circuit stays open (<= 0: calls may go)."""
+        return self.circuit()[1] - self._clock()
+
+    def circuit_failed(self, threshold: int, seconds: float) -> tuple[int, float]:
+        now = self._clock()
+        if self._file is not None:
+            return self._file.breaker_failed(threshold, seconds, now)
+        if self._redis is not None:
+            failures, until = self._breaker_script(keys=[self._breaker_key()], args=[threshold, seconds, repr(now)])
+            return int(failures), float(until)
+        with self._local_lock:
+            self._failures += 1
+            if self._failures >= threshold:
+                self._open_until = now + seconds
+            return self._failures, self._open_until
+
+    def circuit_succeeded(self) -> None:
+        if self._file is not None:
+            if self._file.breaker()[0]:
+                self._file.breaker_closed()
+        elif self._redis is not None:
+            self._redis.delete(self._breaker_key())
+        else:
+            with self._local_lock:
+                self._failures, self._open_until = 0, 0.0
 
     # -- budget ---------------------------------------------------------------------------------
     def _hit(self, cost: int) -> bool:
@@ -334,11 +412,12 @@ class Limiter:
     def reset(self) -> None:
         """Forget the budget, slots and pause (tests, and an operator after changing limits)."""
         self._pause_until = 0.0
+        self._failures, self._open_until = 0, 0.0
         if self._file is not None:
             self._file.clear()
         self._limiter.clear(self.item, self.name)
         if self._redis is not None:
-            self._redis.delete(self._pause_key(), f"syncsite:slots:{self.name}")
+            self._redis.delete(self._pause_key(), f"syncsite:slots:{self.name}", self._breaker_key())
 
 
 _registry: dict[str, Limiter] = {}
@@ -357,3 +436,44 @@ def limiter_for(name: str, *, units: int, window: float, parallel: int) -> Limit
         if key not in _registry:
             _registry[key] = Limiter(name, units=units, window=window, parallel=parallel, storage_url=storage_url)
         return _registry[key]
+
+
+def open_circuits() -> list[dict]:
+    """Every upstream whose circuit is open now, as this process can see them (Redis: all
+    workers'; the shared files: this machine's; else this process's own): name (system and
+    credential tag), failures in a row, until (epoch seconds)."""
+    from django.conf import settings
+
+    now = time.time()
+    found: dict[str, dict] = {}
+    redis_url = getattr(settings, "REDIS_URL", "")
+    shared_dir = getattr(settings, "RATE_LIMIT_DIR", "")
+    try:
+        if redis_url:
+            import redis
+
+            client = redis.Redis.from_url(redis_url)
+            for key in client.scan_iter("syncsite:breaker:*", count=500):
+                failures, until = client.hmget(key, "failures", "open_until")
+                if until and float(until) > now:
+                    name = key.decode()[len("syncsite:breaker:"):]
+                    found[name] = {"name": name, "failures": int(failures or 0), "until": float(until)}
+        elif shared_dir and Path(shared_dir).is_dir():
+            for path in Path(shared_dir).glob("*.json"):
+                try:
+                    state = json.loads(path.read_text() or "{}")
+                except (OSError, ValueError):
+                    continue
+                breaker = state.get("breaker") or {}
+                if float(breaker.get("open_until", 0)) > now:
+                    name = str(breaker.get("name") or path.stem.rsplit("-", 1)[0])
+                    found[name] = {"name": name, "failures": int(breaker.get("failures", 0)),
+                                   "until": float(breaker["open_until"])}
+    except Exception:   # health reporting never fails because the store is down
+        pass
+    with _registry_lock:
+        limiters = list(_registry.values())
+    for limiter in limiters:
+        if limiter.name not in found and not limiter.shared and limiter._open_until > now:
+            found[limiter.name] = {"name": limiter.name, "failures": limiter._failures, "until": limiter._open_until}
+    return sorted(found.values(), key=lambda c: c["name"])

@@ -26,6 +26,10 @@ REDIS_URL = env.str("REDIS_URL", default="" if BROKER_IS_EMBEDDED else CELERY_BR
 # Without Redis, upstream rate budgets are shared by the processes of this machine (web, worker, a
 # `manage.py sync`) through lock-guarded files here ("" = each process on its own).
 RATE_LIMIT_DIR = env.str("RATE_LIMIT_DIR", default=str(VAR_DIR / "limits"))
+# Circuit breaker per upstream credential (shared like the budgets): this many failures in a row
+# (5xx, timeouts, refused credentials) stop calls to it for UPSTREAM_BREAKER_SECONDS; 0 = off.
+UPSTREAM_BREAKER_FAILURES = env.int("UPSTREAM_BREAKER_FAILURES", default=20)
+UPSTREAM_BREAKER_SECONDS = env.float("UPSTREAM_BREAKER_SECONDS", default=60.0)
 
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

@@ -20,7 +20,27 @@ def test_health_ok(client):
     # broker is the Redis server CELERY_BROKER_URL points at.
     response = client.get("/health/")
     assert response.status_code == 200, response.content
-    assert response.json() == {"database": "ok", "broker": "ok", "worker": "ok", "beat": "ok", "flows": "ok"}
+    assert response.json() == {"database": "ok", "broker": "ok", "worker": "ok", "beat": "ok", "flows": "ok",
+                               "upstreams": "ok"}
+
+
+def test_an_upstream_whose_circuit_is_open_is_named_without_failing_the_check(client, settings, tmp_path):
+    from integrations.http import ratelimit
+
+    settings.REDIS_URL = ""
+    settings.RATE_LIMIT_DIR = str(tmp_path)
+    limiter = ratelimit.limiter_for("ozon:12345:stocks", units=10, window=1.0, parallel=1)
+    try:
+        limiter.circuit_failed(2, 60)
+        assert client.get("/health/").json()["upstreams"] == "ok"   # one failure: still closed
+        limiter.circuit_failed(2, 60)
+        response = client.get("/health/")
+        assert response.status_code == 200
+        (name, text), = response.json()["upstreams"].items()
+        assert name.startswith("ozon") and text.startswith("circuit open: 2 failures in a row")
+    finally:
+        limiter.reset()
+        ratelimit._registry.clear()
 
 
 def test_health_names_the_broker_when_it_is_unreachable(client, monkeypatch):
