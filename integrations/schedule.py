@@ -52,12 +52,20 @@ SCHEDULE: tuple[Entry, ...] = (
     Entry("marketplace-stock-alerts", crontab(minute="7-59/10"), "every 10 min",
           "offers shown as 0 for 2 h while we have stock to sell: one alert each until it clears",
           expires=540),
+    Entry("onec-stock", crontab(minute="2-59/5"), "every 5 min",
+          "1C stock changed since the last run (changedAfter, with an overlap); the 1C webhook and the "
+          "CommerceML exchange make it faster, this makes it certain", expires=270),
+    Entry("onec-stock", crontab(minute=53, hour=3), "nightly 03:53",
+          "full read of 1C's stock: zeroes what 1C no longer lists (a delta cannot see removals)",
+          full=True, expires=3 * 3600),
 )
 
 # Tasks that are not jobs (no JobRun, no cursor): name -> (task, cron, expiry seconds, why).
 TASKS: dict[str, tuple[str, crontab, int, str]] = {
     "moysklad-events-sweep": ("integrations.moysklad.events_sweep", crontab(), 50,
                               "re-signals webhook events (and owed e-mails) whose queue message was lost"),
+    "onec-sweep": ("integrations.onec.sweep", crontab(), 50,
+                   "re-signals 1C webhook pushes and CommerceML imports whose queue message was lost"),
 }
 
 

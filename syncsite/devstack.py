@@ -107,6 +107,10 @@ def main() -> int:
             env.setdefault(key, value)
         from integrations.sandbox.channels import settings_for  # the marketplace emulators (stock)
         env.update({k: v for k, v in settings_for(sandbox_url, configured).items() if k not in env})
+        # 1C: the sandbox's HTTP stock service, and the exchange credentials its player uses.
+        from integrations.sandbox.onec import settings_for as onec_settings_for
+        if not (configured.get("ONEC_BASE_URL") or configured.get("ONEC_EXCHANGE_LOGIN")):
+            env.update({k: v for k, v in onec_settings_for(sandbox_url).items() if k not in env})
         # The order loop (issue 3): the sandbox places a demo order through the storefront API once
         # the catalog is synced, and a scripted manager moves orders along every 30 s.
         env.setdefault("SANDBOX_MANAGER_INTERVAL", "30")
@@ -147,6 +151,10 @@ def main() -> int:
     if not _wait_port(host, web_port):
         print("web did not start", file=sys.stderr)
         return _stop(procs, 1)
+    if not real_moysklad and env.get("ONEC_EXCHANGE_LOGIN") and not configured.get("ONEC_EXCHANGE_LOGIN"):
+        # Plays 1C's "Обмен с сайтом" against /1c/exchange/ once the catalog is in, then every 10 min.
+        start("1c-exchange", [PY, "manage.py", "onec_exchange_play", "--wait-for-catalog", "600",
+                              "--every", os.environ.get("SANDBOX_ONEC_EXCHANGE_EVERY", "600")])
 
     if not real_moysklad:  # the sandbox notifies the site of order changes (real accounts: see README)
         subprocess.run([PY, "manage.py", "moysklad_webhooks", "register"], cwd=BASE, env=env, check=False)
@@ -154,7 +162,8 @@ def main() -> int:
     # The first sync happens by itself: catalog, then stock (stock needs the offers).
     subprocess.run([PY, "manage.py", "shell", "-c", (
         "from celery import chain; from integrations.tasks import run_job_task as t;"
-        "chain(t.si('moysklad-catalog', trigger='startup'), t.si('moysklad-stock', trigger='startup')).delay()")],
+        "chain(t.si('moysklad-catalog', trigger='startup'), t.si('moysklad-stock', trigger='startup'),"
+        " t.si('onec-stock', trigger='startup')).delay()")],
         cwd=BASE, env=env, check=False)
 
     site = env["SITE_URL"]
@@ -165,6 +174,8 @@ def main() -> int:
     API docs:          {site}/api/v1/docs
     health:            {site}/health/
     MoySklad webhook:  {site}/webhooks/moysklad/{env['MOYSKLAD_WEBHOOK_TOKEN']}/
+    1C webhook:        {site}/webhooks/1c/stock/   (Authorization: Bearer {env['ONEC_WEBHOOK_TOKEN']})
+    1C exchange:       {site}/1c/exchange/   login: {env.get('ONEC_EXCHANGE_LOGIN') or '(set ONEC_EXCHANGE_LOGIN)'}
     sandbox:           {sandbox_url if not real_moysklad else 'off (real MoySklad credentials configured)'}
     try:  curl -H 'Authorization: Bearer {env['STOREFRONT_API_TOKEN']}' {site}/api/v1/products?limit=3
     another shell:     . var/dev.env   (these settings: python manage.py sync --list, the README's curl examples)

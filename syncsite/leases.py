@@ -147,6 +147,15 @@ class Lease:
                 **{self.owner_field: "", self.until_field: None}, **also)
         return released
 
+    def free(self, keys: Iterable, **also) -> int:
+        """Let go of these rows whoever holds them: the work the lease guarded has begun elsewhere
+        (a debounced push that started frees the "push scheduled" claim of whoever scheduled it)."""
+        keys = list(dict.fromkeys(keys))
+        with self._lock:
+            self.keys = [k for k in self.keys if k not in set(keys)]
+        return sum(self._rows(keys[i:i + CHUNK]).exclude(**{self.owner_field: ""}).update(
+            **{self.owner_field: "", self.until_field: None}, **also) for i in range(0, len(keys), CHUNK))
+
     # -- the heartbeat ----------------------------------------------------------------------------
     @property
     def beat_every(self) -> float:

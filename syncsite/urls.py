@@ -13,6 +13,7 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("webhooks/moysklad/", include("integrations.moysklad.urls")),
     path("webhooks/marketplaces/", include("integrations.marketplace_orders.urls")),
+    path("", include("integrations.onec.urls")),  # /webhooks/1c/stock/, /1c/exchange/
     path("api/v1/", api_urls()),
     # After the API: any other path under /api (another version, a typo, /api itself) is a JSON
     # 404, like every API error, whatever the method (a path may hold a line break).

@@ -3,23 +3,21 @@
 It stamps the offers' ChannelOffers (`kicked_at`, read by the dirty-join) and, unless a push is
 already scheduled, schedules one `DEBOUNCE_SECONDS` later. Everything that changes in the
 meantime rides on that same push, so a burst of 10,000 changes becomes one run that sends a
-handful of full batches — never a call per change. The "already scheduled" flag is a lease in
-Redis (production) or on a JobState row (embedded defaults); it expires by itself, so a lost task
-never blocks pushes for long, and the every-minute beat run is the safety net behind it."""
+handful of full batches — never a call per change. The "already scheduled" flag is a lease (syncsite.leases, the one lease primitive) on a JobState
+row; it expires by itself, so a lost task never blocks pushes for long, and the every-minute beat
+run is the safety net behind it."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from functools import lru_cache
 from typing import Iterable
 
 from django.conf import settings
 from django.db import connections, router, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from integrations.models import ChannelOffer, JobState
 from syncsite.bulk import CHUNK, chunked
+from syncsite.leases import Lease, new_owner
 
 from . import registry
 
@@ -64,41 +62,32 @@ def schedule_push(countdown: float | None = None) -> bool:
     delay = settings.MARKETPLACES["DEBOUNCE_SECONDS"] if countdown is None else max(0.0, float(countdown))
     if not claim(delay + CLAIM_GRACE):
         return False
-    try:
-        from .tasks import push_stock_task
+    from syncsite import publish as publisher
 
-        push_stock_task.apply_async(countdown=delay, expires=delay + 300, retry=False)
-    except Exception:  # broker down: the beat run is the safety net
-        log.exception("marketplace.stock.kick-enqueue-failed")
+    from .tasks import push_stock_task
+
+    # The one publisher: never blocks on a dead broker (it logs); the beat run is the safety net.
+    if not publisher.publish(push_stock_task, options={"countdown": delay, "expires": delay + 300}):
+        log.warning("marketplace.stock.kick-enqueue-failed: the every-minute run will push instead")
         release()
         return False
     return True
 
 
 # -- the "already scheduled" lease -------------------------------------------------------------------
-@lru_cache(maxsize=4)
-def _redis(url: str):
-    import redis
-
-    return redis.Redis.from_url(url)
+def _claim_lease(seconds: float = 1.0) -> Lease:
+    """The lease primitive every claim uses (syncsite.leases), on this flag's JobState row; each
+    claim is its own holder, so a second claim fails while the first one's lease runs."""
+    return Lease(JobState, owner_field="locked_by", until_field="locked_until", ttl=max(seconds, 0.001),
+                 owner=f"push-scheduled:{new_owner()}")
 
 
 def claim(seconds: float) -> bool:
-    """Take the lease for `seconds` if nobody holds it (atomic on Redis and on the database)."""
-    url = getattr(settings, "REDIS_URL", "")
-    if url:
-        return bool(_redis(url).set(f"syncsite:{CLAIM_KEY}", "1", nx=True, px=int(seconds * 1000)))
+    """Take the "push scheduled" lease for `seconds` if nobody holds it (one conditional UPDATE)."""
     JobState.objects.get_or_create(job=CLAIM_KEY)
-    now = timezone.now()
-    return JobState.objects.filter(job=CLAIM_KEY).filter(
-        Q(locked_until__isnull=True) | Q(locked_until__lt=now)
-    ).update(locked_by="scheduled", locked_until=now + timedelta(seconds=seconds)) == 1
+    return _claim_lease(seconds).take_one(CLAIM_KEY)
 
 
 def release() -> None:
     """The scheduled push has started: the next kick may schedule another."""
-    url = getattr(settings, "REDIS_URL", "")
-    if url:
-        _redis(url).delete(f"syncsite:{CLAIM_KEY}")
-    else:
-        JobState.objects.filter(job=CLAIM_KEY).update(locked_by="", locked_until=None)
+    _claim_lease().free([CLAIM_KEY])

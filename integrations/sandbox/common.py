@@ -28,6 +28,7 @@ import hmac
 import json
 import logging
 import re
+import random
 import threading
 import time
 import traceback
@@ -410,7 +411,9 @@ class Fault:
     kind ``drop``: close the connection without a byte of answer.
 
     Matching: ``path_contains`` against ``path?query`` below the mount, ``method``; the first
-    ``skip`` matches pass through untouched; ``count`` matches fire (``None`` = until removed).
+    ``skip`` matches pass through untouched; ``count`` matches fire (``None`` = until removed);
+    ``probability`` < 1 fires on that share of the matches only (drawn from the injector's seeded
+    generator, so a run with the same seed and requests fails the same way).
     """
 
     kind: str = "status"
@@ -426,6 +429,7 @@ class Fault:
     retry_after_ms: int | None = None
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    probability: float = 1.0
     id: int = 0
     fired: int = 0
 
@@ -438,10 +442,15 @@ class FaultInjector:
 
     _fields = {f for f in Fault.__dataclass_fields__ if f not in ("id", "fired")}
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 0) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._next_id = 1
+        self._random = random.Random(seed)
+
+    def seed(self, seed: int) -> None:
+        with self._lock:
+            self._random.seed(seed)
 
     def add(self, status: int | None = None, count: int | None = 1, path_contains: str = "", *,
             kind: str | None = None, **options: Any) -> Fault:
@@ -483,6 +492,8 @@ class FaultInjector:
                     continue
                 if fault.skip > 0:
                     fault.skip -= 1
+                    continue
+                if fault.probability < 1.0 and self._random.random() >= fault.probability:
                     continue
                 fault.fired += 1
                 if fault.count is not None:

@@ -30,6 +30,8 @@ from .channels import describe as describe_marketplaces
 from .channels import mount_marketplaces
 from .common import ApiEmulator, Response, SandboxApp
 from .moysklad import API_ROOT, MoySkladEmulator
+from .onec import OnecEmulator
+from .onec import describe as describe_onec
 
 log = logging.getLogger("integrations.sandbox")
 
@@ -137,6 +139,9 @@ class SandboxServer:
         self.app.mount(self.moysklad)
         # Ozon, Wildberries, Yandex Market stock: they list the same catalog's SKUs and barcodes.
         self.marketplaces = mount_marketplaces(self.app, self.moysklad.catalog, rate_limit=rate_limit)
+        # 1C's HTTP stock service (ONEC_BASE_URL = {url}/1c): the same catalog's SKUs.
+        self.onec = OnecEmulator(self.moysklad.catalog)
+        self.app.mount(self.onec, "1c")
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -224,6 +229,7 @@ class SandboxServer:
             f"  limits: {self.moysklad.config()}",
         ]
         lines += describe_marketplaces(self.url, self.marketplaces)
+        lines += describe_onec(self.url)
         return "\n".join(lines)
 
 

@@ -54,6 +54,17 @@ ONEC = {
     "USER": env.str("ONEC_USER", default=""),
     "PASSWORD": env.str("ONEC_PASSWORD", default=""),
     "WEBHOOK_TOKEN": env.str("ONEC_WEBHOOK_TOKEN", default=""),
+    "TIMEOUT": env.float("ONEC_TIMEOUT", default=60.0),
+    # Delta reads ask 1C for changes since the last successful run minus this many seconds.
+    "OVERLAP_SECONDS": env.int("ONEC_OVERLAP_SECONDS", default=300),
+    # CommerceML exchange (1C's "Обмен с сайтом"): answers 401 until both are set.
+    "EXCHANGE_LOGIN": env.str("ONEC_EXCHANGE_LOGIN", default=""),
+    "EXCHANGE_PASSWORD": env.str("ONEC_EXCHANGE_PASSWORD", default=""),
+    # Bytes per `file` request 1C is told to send (init's file_limit), and the most one file may total.
+    "EXCHANGE_FILE_LIMIT": env.int("ONEC_EXCHANGE_FILE_LIMIT", default=8 * 1024 * 1024),
+    "EXCHANGE_MAX_FILE": env.int("ONEC_EXCHANGE_MAX_FILE", default=1024 * 1024 * 1024),
+    # Where uploads are kept while a session lasts (one folder per session).
+    "EXCHANGE_DIR": env.str("ONEC_EXCHANGE_DIR", default=""),
 }
 
 # Marketplace stock (Ozon, Wildberries, Yandex Market): shared behaviour; API limits live in each

@@ -143,3 +143,14 @@ def test_racing_takers_get_each_row_exactly_once():
         t.join(20)
     claimed = [k for keys in got.values() for k in keys]
     assert sorted(claimed) == sorted(ids)
+
+
+@pytest.mark.django_db
+def test_free_lets_go_of_rows_whoever_holds_them():
+    JobState.objects.create(job="flag")
+    holder, other = job_lease(), job_lease()
+    assert holder.take_one("flag")
+    assert other.free(["flag"]) == 1
+    assert JobState.objects.get(job="flag").locked_by == ""
+    assert other.free(["flag"]) == 0          # nothing held: nothing freed
+    assert other.take_one("flag")

@@ -38,6 +38,11 @@ def scheduled(monkeypatch):
     """Pushes the code schedules (debounced task), recorded instead of sent to a broker."""
     from integrations.marketplaces import tasks
 
+    from syncsite import publish as publisher
+
+    publisher.reset()   # a broker-down test before this one leaves the publisher quiet for a while
     calls: list[dict] = []
-    monkeypatch.setattr(tasks.push_stock_task, "apply_async", lambda *a, **kw: calls.append(kw))
-    return calls
+    monkeypatch.setattr(tasks.push_stock_task, "apply_async", lambda *a, **kw: calls.append(
+        {k: v for k, v in kw.items() if k not in ("args", "kwargs")}))
+    yield calls
+    publisher.reset()

@@ -8,7 +8,7 @@ from integrations import marketplaces
 from integrations.marketplaces import debounce as kick_module
 from integrations.marketplaces.jobs import stock_push_on_event
 from integrations.models import ChannelOffer, JobRun, JobState
-from tests.conftest import needs_redis, redis_url
+from tests.conftest import redis_url
 from tests.factories import make_warehouse
 
 from .fakes import FakeMarketplaces
@@ -123,11 +123,15 @@ def test_schedule_lease_is_exclusive_until_released_or_expired():
     kick_module.release()
 
 
-@needs_redis
-def test_schedule_lease_is_shared_through_redis(settings):
-    settings.REDIS_URL = redis_url()
+def test_schedule_lease_is_the_one_lease_primitive_on_a_database_row(settings):
+    """With or without Redis, the flag is a syncsite.leases lease on a JobState row, so every
+    process (web, workers, beat) sees the same one."""
+    settings.REDIS_URL = redis_url() or ""
     kick_module.release()
     assert kick_module.claim(60) and not kick_module.claim(60)
+    state = JobState.objects.get(job=kick_module.CLAIM_KEY)
+    assert state.locked_by.startswith("push-scheduled:") and state.locked_until > timezone.now()
     kick_module.release()
+    assert JobState.objects.get(job=kick_module.CLAIM_KEY).locked_by == ""
     assert kick_module.claim(60)
     kick_module.release()

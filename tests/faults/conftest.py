@@ -1,0 +1,1 @@
+from tests.orders_fixtures import _fast_backoff, published  # noqa: F401  (fixtures)
