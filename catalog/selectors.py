@@ -185,14 +185,14 @@ def offer_match_external(*, skus: Iterable[str], barcodes: Mapping[str, Iterable
     mapping = mapping or {}
     out: dict[str, OfferMatch] = {
         sku: OfferMatch(pk, "sku")
-        for sku, pk in in_chunks(lambda chunk: Offer.objects.filter(sku__in=chunk).values_list("sku", "pk"), wanted)}
+        for sku, pk in in_chunks(lambda chunk: Offer.objects.filter(sku__any=chunk).values_list("sku", "pk"), wanted)}
     left = [s for s in wanted if s not in out]
     if left:
         candidates: dict[str, list[str]] = {s: [s, *[b for b in barcodes.get(s, ()) if b]] for s in left}
         values = list(dict.fromkeys(v for vs in candidates.values() for v in vs))
         owners: dict[str, set[int]] = {}
         for value, offer_id in in_chunks(
-                lambda chunk: Barcode.objects.filter(value__in=chunk).values_list("value", "offer_id"), values):
+                lambda chunk: Barcode.objects.filter(value__any=chunk).values_list("value", "offer_id"), values):
             owners.setdefault(value, set()).add(offer_id)
         for sku, vs in candidates.items():
             found = set().union(*(owners.get(v, set()) for v in vs))

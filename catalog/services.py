@@ -431,14 +431,14 @@ def external_skus_match(*, source: str, skus: Sequence[str], barcodes: dict[str,
     if not wanted:
         return {}
     mapping = dict(in_chunks(lambda chunk: ExternalSku.objects.filter(
-        source=source, sku__in=chunk, offer__isnull=False).values_list("sku", "offer_id"), wanted))
+        source=source, sku__any=chunk, offer__isnull=False).values_list("sku", "offer_id"), wanted))
     found = offer_match_external(skus=wanted, barcodes=barcodes, mapping=mapping)
     unmapped = [s for s in wanted if s not in found]
     if unmapped:
         now = timezone.now()
         names = names or {}
         seen = dict(in_chunks(lambda chunk: ExternalSku.objects.filter(
-            source=source, sku__in=chunk).values_list("sku", "seen_count"), unmapped))
+            source=source, sku__any=chunk).values_list("sku", "seen_count"), unmapped))
         with transaction.atomic():
             new = [s for s in unmapped if s not in seen]
             if new:
@@ -448,6 +448,6 @@ def external_skus_match(*, source: str, skus: Sequence[str], barcodes: dict[str,
                             unique_fields=["source", "sku"], update_fields=["last_seen_at"])
             old = [s for s in unmapped if s in seen]
             for chunk in _chunks(old):
-                ExternalSku.objects.filter(source=source, sku__in=chunk).update(
+                ExternalSku.objects.filter(source=source, sku__any=chunk).update(
                     seen_count=models.F("seen_count") + 1, last_seen_at=now)
     return {sku: m.offer_id for sku, m in found.items()}

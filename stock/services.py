@@ -48,8 +48,8 @@ except ImportError:  # pragma: no cover - SQLite-only installs
     _UNIQUE_VIOLATIONS = (IntegrityError,)
 
 ZERO = Decimal(0)
-#: above this many figures, one query reads the whole warehouse instead of IN lists
-WHOLE_WAREHOUSE_READ = 2_000
+#: above this many figures, one query reads the whole warehouse instead of looking the offers up
+WHOLE_WAREHOUSE_READ = 50_000
 #: above this many "maybe back in stock" offers, one query reads every positive level elsewhere
 WHOLE_TABLE_READ = 5_000
 
@@ -176,8 +176,8 @@ def stock_levels_set(*, warehouse_id: int, figures: Mapping[int, tuple[Decimal, 
             StockLevel.objects.filter(warehouse_id=warehouse_id, source=source).update(checked_at=checked_at)
         else:
             fresh = [o for o in target if o not in plan and o in current]
-            for chunk in chunked(fresh, CHUNK):
-                StockLevel.objects.filter(warehouse_id=warehouse_id, offer_id__in=chunk).update(checked_at=checked_at)
+            for chunk in chunked(fresh, _id_chunk()):
+                StockLevel.objects.filter(warehouse_id=warehouse_id, offer_id__any=chunk).update(checked_at=checked_at)
         _write_levels(warehouse_id, plan, source=source, checked_at=checked_at, now=now,
                       new={o for o in plan if o not in current})
         released = [hold_id for ids in releases.values() for hold_id in ids]
@@ -229,15 +229,21 @@ def _levels(warehouse_id: int, offer_ids: list[int] | None) -> dict[int, list]:
     if offer_ids is None:
         rows = StockLevel.objects.filter(warehouse_id=warehouse_id).values_list(*fields)
     else:
-        rows = in_chunks(lambda chunk: StockLevel.objects.filter(warehouse_id=warehouse_id, offer_id__in=chunk)
-                         .values_list(*fields), offer_ids)
+        rows = in_chunks(lambda chunk: StockLevel.objects.filter(warehouse_id=warehouse_id, offer_id__any=chunk)
+                         .values_list(*fields), offer_ids, size=_id_chunk())
     return {r[0]: list(r[1:]) for r in rows}
+
+
+def _id_chunk() -> int:
+    """Ids per query: on PostgreSQL they travel as one array parameter (syncsite.bulk's `__any`),
+    so a chunk can be large; elsewhere they are an IN list, bounded by SQLite's variable limit."""
+    return 20_000 if connections[router.db_for_write(StockLevel)].vendor == "postgresql" else CHUNK
 
 
 def _levels_locked(level_ids: list[int]) -> dict[int, list]:
     out: dict[int, list] = {}
-    for chunk in chunked(level_ids, CHUNK):
-        for r in (StockLevel.objects.select_for_update().filter(pk__in=chunk).order_by("pk")
+    for chunk in chunked(level_ids, _id_chunk()):
+        for r in (StockLevel.objects.select_for_update().filter(pk__any=chunk).order_by("pk")
                   .values_list("offer_id", "pk", "stock", "reserve", "available", "source")):
             out[r[0]] = list(r[1:])
     return out
@@ -336,7 +342,8 @@ def _restocked(changes: list[_Change]) -> list[int]:
                         .values_list("offer_id", flat=True))
     else:
         for offer_id, warehouse_id in in_chunks(lambda chunk: StockLevel.objects.filter(
-                offer_id__in=chunk, available__gt=0).values_list("offer_id", "warehouse_id"), candidates):
+                offer_id__any=chunk, available__gt=0).values_list("offer_id", "warehouse_id"), candidates,
+                size=_id_chunk()):
             if (offer_id, warehouse_id) not in touched:
                 elsewhere.add(offer_id)
     return sorted(o for o in candidates if o not in elsewhere)

@@ -1,6 +1,7 @@
 """Fixtures shared by the order and webhook tests (imported by their conftest.py files)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -123,3 +124,29 @@ def process_all() -> dict:
 
     ids = list(InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED).values_list("pk", flat=True))
     return events_process(event_ids=ids)
+
+
+@contextmanager
+def sandbox_moysklad(settings, *, moysklad: dict | None = None, **server):
+    """A SandboxServer whose MoySklad the settings point at (no rate limit unless asked, local
+    limiters, an empty cache): the one way tests run our MoySklad code against the sandbox over
+    real sockets. `moysklad` adds or overrides MOYSKLAD settings; `server` goes to SandboxServer.
+    Yields the server."""
+    from django.core.cache import cache
+
+    from integrations.http import ratelimit
+    from integrations.sandbox.server import SandboxServer
+
+    server.setdefault("rate_limit", False)
+    with SandboxServer(**server) as srv:
+        settings.MOYSKLAD = {**settings.MOYSKLAD, "BASE_URL": srv.moysklad_base_url, "TOKEN": "sandbox-token",
+                             "LOGIN": "", "PASSWORD": "", "ORGANIZATION_ID": "", "STORE_ID": "", "PRICE_TYPE": "",
+                             "BUDGET_UNITS": 10_000, "REQUEST_WEIGHT": 1, **(moysklad or {})}
+        settings.REDIS_URL = ""
+        settings.SITE_URL = "http://site.test"
+        ratelimit._registry.clear()
+        cache.clear()
+        try:
+            yield srv
+        finally:
+            ratelimit._registry.clear()

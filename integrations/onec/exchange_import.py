@@ -37,7 +37,7 @@ log = logging.getLogger("syncsite.onec.exchange")
 State = ExchangeUpload.State
 
 #: offers matched and written together
-OFFER_BATCH = 2000
+OFFER_BATCH = 5_000
 #: catalog items upserted together
 ITEM_BATCH = 2000
 #: an import whose heartbeat is older than this lost its worker

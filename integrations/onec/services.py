@@ -23,9 +23,9 @@ from .mapping import SOURCE, StockItem, warehouse_code
 log = logging.getLogger("syncsite.onec")
 
 ZERO = Decimal(0)
-#: figures per stock_levels_set call: below its whole-warehouse read threshold, so a batch reads
+#: figures per stock_levels_set call: well below its whole-warehouse read threshold, so a batch reads
 #: only its own levels
-WRITE_BATCH = 2000
+WRITE_BATCH = 5_000
 
 
 @dataclass

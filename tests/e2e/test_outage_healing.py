@@ -12,19 +12,16 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 
 from integrations import jobs, schedule
-from integrations.http import ratelimit
 from integrations.models import JobRun, OfferBinding, OrderBinding, WarehouseBinding
 from integrations.moysklad.client import MoySkladClient
 from integrations.moysklad.orders import OrderExportSession
 from integrations.runs import run_job
-from integrations.sandbox.server import SandboxServer
 from orders import services
 from orders.models import Order, OrderStatus
 from stock.models import StockLevel
-from tests.orders_fixtures import published  # noqa: F401  (fixture)
+from tests.orders_fixtures import published, sandbox_moysklad  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -40,16 +37,8 @@ def due(entry: schedule.Entry, at: datetime) -> bool:
 
 @pytest.fixture
 def ms(settings, published):
-    with SandboxServer(products=8, variant_share=0.0, stores=2, seed=21, rate_limit=False) as srv:
-        settings.MOYSKLAD = {**settings.MOYSKLAD, "BASE_URL": srv.moysklad_base_url, "TOKEN": "sandbox-token",
-                             "LOGIN": "", "PASSWORD": "", "ORGANIZATION_ID": "", "STORE_ID": "", "PRICE_TYPE": "",
-                             "BUDGET_UNITS": 10_000, "REQUEST_WEIGHT": 1}
-        settings.REDIS_URL = ""
-        settings.SITE_URL = "http://site.test"
-        ratelimit._registry.clear()
-        cache.clear()
+    with sandbox_moysklad(settings, products=8, variant_share=0.0, stores=2, seed=21) as srv:
         yield srv.moysklad
-    ratelimit._registry.clear()
 
 
 def test_a_ten_minute_outage_is_healed_by_polling_within_fifteen_minutes(ms):

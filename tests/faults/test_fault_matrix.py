@@ -20,21 +20,18 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from integrations import jobs
-from integrations.http import ratelimit
 from integrations.models import InboundEvent, JobRun, OfferBinding, OrderBinding, WarehouseBinding
 from integrations.moysklad import events as ms_events
 from integrations.moysklad import orders as ms_orders
 from integrations.runs import run_job
-from integrations.sandbox.server import SandboxServer
 from orders import services
 from orders.models import ExportState, Order
 from stock.models import StockLevel
 from syncsite import publish as publisher
-from tests.orders_fixtures import deliver
+from tests.orders_fixtures import deliver, sandbox_moysklad
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db]
 
@@ -51,20 +48,12 @@ class Killed(BaseException):
 
 @pytest.fixture
 def ms(settings, published):
-    with SandboxServer(products=20, variant_share=0.0, stores=2, seed=31, rate_limit=False) as srv:
-        settings.MOYSKLAD = {**settings.MOYSKLAD, "BASE_URL": srv.moysklad_base_url, "TOKEN": "sandbox-token",
-                             "LOGIN": "", "PASSWORD": "", "ORGANIZATION_ID": "", "STORE_ID": "", "PRICE_TYPE": "",
-                             "BUDGET_UNITS": 10_000, "REQUEST_WEIGHT": 1, "TIMEOUT": 0.5,
-                             "WEBHOOK_TOKEN": HOOK_TOKEN}
-        settings.REDIS_URL = ""
-        settings.SITE_URL = "http://site.test"
-        ratelimit._registry.clear()
-        cache.clear()
+    with sandbox_moysklad(settings, products=20, variant_share=0.0, stores=2, seed=31,
+                          moysklad={"TIMEOUT": 0.5, "WEBHOOK_TOKEN": HOOK_TOKEN}) as srv:
         assert run_job(jobs.get("moysklad-catalog"), trigger="test").status == JobRun.Status.SUCCESS
         srv.moysklad.faults.seed(7)
         yield srv.moysklad
         srv.moysklad.faults.clear()
-    ratelimit._registry.clear()
 
 
 def storm(ms, *, writes: bool = True) -> list:

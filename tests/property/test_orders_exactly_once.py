@@ -22,16 +22,15 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from integrations import jobs
-from integrations.http import ratelimit
 from integrations.http.errors import UpstreamError
 from integrations.models import CustomerBinding, JobRun, OfferBinding, OrderBinding
 from integrations.moysklad import orders as ms_orders
 from integrations.moysklad.client import MoySkladClient
 from integrations.runs import run_job
-from integrations.sandbox.server import SandboxServer
 from orders import services
 from orders.models import Customer, ExportState, Order
 from stock.models import StockChange, StockHold, StockLevel
+from tests.orders_fixtures import sandbox_moysklad
 
 pytestmark = pytest.mark.django_db
 
@@ -47,12 +46,8 @@ class OrderOutbox(RuleBasedStateMachine):
         for model in (OrderBinding, CustomerBinding, Order, Customer, StockHold, StockChange, StockLevel):
             model.objects.all().delete()
         cache.clear()
-        self.server = SandboxServer(products=6, variant_share=0.0, stores=2, seed=11, rate_limit=False).__enter__()
-        dj = self._settings
-        dj.MOYSKLAD = {**dj.MOYSKLAD, "BASE_URL": self.server.moysklad_base_url, "TOKEN": "sandbox-token",
-                       "LOGIN": "", "PASSWORD": "", "ORGANIZATION_ID": "", "STORE_ID": "", "PRICE_TYPE": "",
-                       "BUDGET_UNITS": 10_000, "REQUEST_WEIGHT": 1}
-        ratelimit._registry.clear()
+        self._sandbox = sandbox_moysklad(self._settings, products=6, variant_share=0.0, stores=2, seed=11)
+        self.server = self._sandbox.__enter__()
         self.ms = self.server.moysklad
         assert run_job(jobs.get("moysklad-catalog"), trigger="test").status == JobRun.Status.SUCCESS
         binding = OfferBinding.objects.filter(kind="product").select_related("offer").order_by("id").first()
@@ -67,8 +62,7 @@ class OrderOutbox(RuleBasedStateMachine):
     _settings = None  # the pytest-django `settings` fixture, set by the test
 
     def teardown(self):
-        self.server.__exit__(None, None, None)
-        ratelimit._registry.clear()
+        self._sandbox.__exit__(None, None, None)
 
     # -- steps ------------------------------------------------------------------------------------
     @rule(quantity=st.integers(1, 2))
@@ -176,8 +170,6 @@ class OrderOutbox(RuleBasedStateMachine):
 
 
 def test_the_order_outbox_exports_exactly_once_whatever_happens(settings, published):
-    settings.REDIS_URL = ""
-    settings.SITE_URL = "http://site.test"
     OrderOutbox._settings = settings
 
     class Checked(OrderOutbox):

@@ -12,16 +12,14 @@ from decimal import Decimal
 import pytest
 
 from integrations import jobs
-from integrations.http import ratelimit
 from integrations.models import JobRun, OfferBinding, OrderBinding, WarehouseBinding
 from integrations.moysklad.client import MoySkladClient
 from integrations.moysklad.orders import OrderExportSession
 from integrations.runs import run_job
-from integrations.sandbox.server import SandboxServer
 from orders import services
 from orders.models import ExportState, Order
 from stock.models import StockHold, StockLevel, Warehouse
-from tests.orders_fixtures import order_body, post_order
+from tests.orders_fixtures import order_body, post_order, sandbox_moysklad
 
 pytestmark = pytest.mark.django_db
 #: upstream stock of the item per store (the first store is the shipping store and holds none)
@@ -30,18 +28,8 @@ START = (0, 3, 1)
 
 @pytest.fixture
 def sandbox(settings):
-    with SandboxServer(products=12, variant_share=0.0, stores=3, seed=5, rate_limit=False) as srv:
-        settings.MOYSKLAD = {**settings.MOYSKLAD, "BASE_URL": srv.moysklad_base_url, "TOKEN": "sandbox-token",
-                             "LOGIN": "", "PASSWORD": "", "ORGANIZATION_ID": "", "STORE_ID": "", "PRICE_TYPE": "",
-                             "BUDGET_UNITS": 10_000, "REQUEST_WEIGHT": 1}
-        settings.REDIS_URL = ""
-        settings.SITE_URL = "http://site.test"
-        ratelimit._registry.clear()
-        from django.core.cache import cache
-
-        cache.clear()
+    with sandbox_moysklad(settings, products=12, variant_share=0.0, stores=3, seed=5) as srv:
         yield srv
-    ratelimit._registry.clear()
 
 
 class World:
