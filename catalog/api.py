@@ -1,4 +1,5 @@
-"""Storefront API: products (`GET /api/v1/products`, `GET /api/v1/products/{sku}`).
+"""Storefront API: products (`GET /api/v1/products`, `GET /api/v1/products/{sku}`) and the category
+tree (`GET /api/v1/categories`): enough to render a shop's pages from the API alone.
 
 Thin views: parse the query, call a selector in `catalog/selectors.py`, format. Formatting rules
 (interfaces.md): money is a decimal string in rubles ("1499.00", null without a price); times are
@@ -30,11 +31,13 @@ from .selectors import (
     MAX_PAGE_SIZE,
     FeedPosition,
     StorefrontProduct,
+    storefront_categories,
     storefront_product_get,
     storefront_product_list,
 )
 
 router = Router(tags=["products"])
+categories_router = Router(tags=["categories"])
 
 ISO_EXAMPLE = "2026-11-20T10:00:00+03:00"
 
@@ -75,6 +78,8 @@ class ProductListParams(Schema):
         examples=[ISO_EXAMPLE])
     cursor: str | None = Field(None, description="The `next` value of the previous page (opaque)")
     limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Page size")
+    category: int | None = Field(None, ge=1, le=2**63 - 1,
+                                 description="Only products of this category id and the categories below it")
 
 
 # -- cursor -------------------------------------------------------------------------------------
@@ -117,6 +122,39 @@ class WarehouseOut(Schema):
     available: Quantity
 
 
+class CategoryRefOut(Schema):
+    id: int
+    path: str = Field(description='Full path, e.g. "Посуда/Чайники"')
+
+
+class SeoOut(Schema):
+    title: str
+    description: str
+
+
+class ImageOut(Schema):
+    url: str
+    alt: str
+
+
+class GroupOut(Schema):
+    id: int = Field(description="The product's id: variants sharing it are one product page")
+    name: str
+    slug: str
+    characteristics: dict[str, Any] = Field(description='What sets this variant apart, e.g. {"Цвет": "красный"}')
+
+
+class CategoryOut(Schema):
+    id: int
+    name: str
+    parent_id: int | None
+    path: str
+
+
+class CategoryListOut(Schema):
+    items: list[CategoryOut]
+
+
 class ProductOut(Schema):
     sku: str
     name: str
@@ -127,6 +165,13 @@ class ProductOut(Schema):
     warehouses: list[WarehouseOut]
     archived: bool = Field(description="Archived or deleted upstream: unpublish it")
     updated_at: datetime = Field(description="Newest change of the offer, its product or its stock")
+    description: str = Field(description="The product's description (HTML or text, as the manager wrote it)")
+    category: CategoryRefOut | None = Field(description="The product's category (null: none or archived)")
+    slug: str = Field(description="URL slug set in the admin (may be empty)")
+    seo: SeoOut
+    images: list[ImageOut] = Field(description="In display order")
+    group: GroupOut | None = Field(description="For a variant: the product it belongs to and its characteristics; "
+                                               "null for a product sold without variants")
 
 
 class ProductPageOut(Schema):
@@ -154,6 +199,13 @@ def product_out(product: StorefrontProduct) -> dict[str, Any]:
                        for w in product.warehouses],
         "archived": product.archived,
         "updated_at": timezone.localtime(product.updated_at),
+        "description": product.description,
+        "category": {"id": product.category.id, "path": product.category.path} if product.category else None,
+        "slug": product.slug,
+        "seo": {"title": product.seo_title, "description": product.seo_description},
+        "images": [{"url": i.url, "alt": i.alt} for i in product.images],
+        "group": ({"id": product.group.id, "name": product.group.name, "slug": product.group.slug,
+                   "characteristics": product.group.characteristics} if product.group else None),
     }
 
 
@@ -162,7 +214,8 @@ def product_out(product: StorefrontProduct) -> dict[str, Any]:
             operation_id="product_list", summary="Products, oldest change first, one page at a time")
 def product_list(request: HttpRequest, params: Query[ProductListParams]) -> dict[str, Any]:
     after = decode_cursor(params.cursor) if params.cursor else None
-    page = storefront_product_list(updated_since=params.updated_since, after=after, limit=params.limit)
+    page = storefront_product_list(updated_since=params.updated_since, after=after, limit=params.limit,
+                                   category_id=params.category)
     return {"items": [product_out(p) for p in page.items],
             "next": encode_cursor(page.next) if page.next else None}
 
@@ -175,3 +228,10 @@ def product_get(request: HttpRequest, sku: str) -> dict[str, Any]:
     if product is None:
         raise ApiError(404, "unknown_sku", f"no product with SKU {sku!r}", sku=sku)
     return product_out(product)
+
+
+@categories_router.get("", response={200: CategoryListOut, **error_responses()},
+                       operation_id="category_list", summary="The category tree (parents before children)")
+def category_list(request: HttpRequest) -> dict[str, Any]:
+    return {"items": [{"id": c.id, "name": c.name, "parent_id": c.parent_id, "path": c.path}
+                      for c in storefront_categories()]}

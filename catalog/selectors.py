@@ -12,18 +12,21 @@ with their warehouses.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Iterable, Mapping
 
+from django.db import connection
 from django.db.models import DateTimeField, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Greatest
 
 from stock.models import StockLevel
 from syncsite.bulk import in_chunks
 
-from .models import Barcode, Offer
+from .models import Barcode, Category, Offer, ProductImage
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
@@ -51,6 +54,36 @@ class StorefrontProduct:
     warehouses: tuple[WarehouseStock, ...]
     archived: bool
     updated_at: datetime
+    # catalog fields, so a shop can render its pages from the API alone
+    description: str = ""
+    slug: str = ""
+    seo_title: str = ""
+    seo_description: str = ""
+    category: "CategoryRef | None" = None
+    images: tuple["ImageRef", ...] = ()
+    group: "GroupRef | None" = None
+
+
+@dataclass(frozen=True)
+class CategoryRef:
+    id: int
+    path: str
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    url: str
+    alt: str
+
+
+@dataclass(frozen=True)
+class GroupRef:
+    """The product a variant belongs to, and what sets this variant apart."""
+
+    id: int
+    name: str
+    slug: str
+    characteristics: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,12 +123,27 @@ def _feed_queryset() -> QuerySet[Offer]:
         .order_by("warehouse__name", "warehouse__code")
     )
     return (
-        Offer.objects.select_related("product")
-        .only("sku", "name", "is_variant", "price", "currency", "archived", "updated_at",
-              "product__name", "product__archived", "product__updated_at")
-        .annotate(feed_updated_at=feed_updated_at)
+        Offer.objects.select_related("product", "product__category")
+        .only("sku", "name", "is_variant", "characteristics", "price", "currency", "archived", "updated_at",
+              "product__name", "product__archived", "product__updated_at", "product__description",
+              "product__slug", "product__seo_title", "product__seo_description",
+              "product__category__path", "product__category__archived")
+        .annotate(feed_updated_at=feed_updated_at, images_json=_images_json())
         .prefetch_related(Prefetch("stock_levels", queryset=active_levels, to_attr="active_levels"))
     )
+
+
+def _images_json() -> RawSQL:
+    """The product's images as one JSON array in the page's own query (no third statement)."""
+    images = ProductImage._meta.db_table
+    offers = Offer._meta.db_table
+    if connection.vendor == "postgresql":
+        sql = (f'SELECT COALESCE(json_agg(json_build_object(\'url\', i.url, \'alt\', i.alt) '
+               f'ORDER BY i.position, i.id), \'[]\')::text FROM "{images}" i WHERE i.product_id = "{offers}".product_id')
+    else:
+        sql = (f'SELECT json_group_array(json_object(\'url\', url, \'alt\', alt)) FROM (SELECT url, alt FROM '
+               f'"{images}" WHERE product_id = "{offers}".product_id ORDER BY position, id)')
+    return RawSQL(sql, ())
 
 
 def _changed_since(moment: datetime) -> Q:
@@ -119,6 +167,10 @@ def _to_storefront(offer: Offer) -> StorefrontProduct:
     # is the contested field a manager may have edited on the site (the offer copy is MoySklad's).
     # A variant's own name carries its characteristics ("Shirt (red, XL)"), so it is kept.
     name = offer.name if offer.is_variant else offer.product.name
+    product = offer.product
+    category = product.category
+    images = tuple(ImageRef(url=i.get("url") or "", alt=i.get("alt") or "")
+                   for i in json.loads(getattr(offer, "images_json", None) or "[]"))
     return StorefrontProduct(
         offer_id=offer.pk,
         sku=offer.sku,
@@ -129,11 +181,19 @@ def _to_storefront(offer: Offer) -> StorefrontProduct:
         warehouses=tuple(levels),
         archived=offer.archived or offer.product.archived,
         updated_at=offer.feed_updated_at,  # type: ignore[attr-defined]  (annotation)
+        description=product.description,
+        slug=product.slug,
+        seo_title=product.seo_title,
+        seo_description=product.seo_description,
+        category=CategoryRef(category.pk, category.path) if category is not None and not category.archived else None,
+        images=images,
+        group=(GroupRef(product.pk, product.name, product.slug, dict(offer.characteristics or {}))
+               if offer.is_variant else None),
     )
 
 
 def storefront_product_list(*, updated_since: datetime | None = None, after: FeedPosition | None = None,
-                            limit: int = DEFAULT_PAGE_SIZE) -> StorefrontPage:
+                            limit: int = DEFAULT_PAGE_SIZE, category_id: int | None = None) -> StorefrontPage:
     """One page of the feed in (updated_at, offer id) order, archived offers included.
 
     Keyset paging: the next page starts strictly after `after`, so rows are neither skipped nor
@@ -142,6 +202,8 @@ def storefront_product_list(*, updated_since: datetime | None = None, after: Fee
     """
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     qs = _feed_queryset()
+    if category_id is not None:
+        qs = qs.filter(_in_category(category_id))
     lower = max((m for m in (updated_since, after.updated_at if after else None) if m is not None), default=None)
     if lower is not None:
         qs = qs.filter(_changed_since(lower))
@@ -152,6 +214,30 @@ def storefront_product_list(*, updated_since: datetime | None = None, after: Fee
     items = [_to_storefront(offer) for offer in rows[:limit]]
     last = items[-1] if len(rows) > limit else None
     return StorefrontPage(items=items, next=FeedPosition(last.updated_at, last.offer_id) if last else None)
+
+
+def _in_category(category_id: int) -> Q:
+    """Products of this category and of every category below it (by the stored path)."""
+    path = Category.objects.filter(pk=category_id).values_list("path", flat=True).first()
+    if path is None:
+        return Q(pk__in=[])
+    return Q(product__category_id=category_id) | Q(product__category__path__startswith=path + "/")
+
+
+@dataclass(frozen=True)
+class StorefrontCategory:
+    id: int
+    name: str
+    parent_id: int | None
+    path: str
+
+
+def storefront_categories() -> list[StorefrontCategory]:
+    """Every live category, parents before children (ordered by path); one statement."""
+    rows = Category.objects.filter(archived=False).order_by("path", "id").values_list("id", "name", "parent_id",
+                                                                                    "path", "parent__archived")
+    return [StorefrontCategory(pk, name, None if parent_archived else parent_id, path)
+            for pk, name, parent_id, path, parent_archived in rows]
 
 
 def storefront_product_get(*, sku: str) -> StorefrontProduct | None:

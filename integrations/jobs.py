@@ -73,6 +73,16 @@ def stock_changed(*, offer_ids: list[int], restocked: list[int]) -> None:
     from .marketplaces import kick
 
     kick(offer_ids)
+    if restocked:
+        # Back-in-stock e-mails: queued (never sent inline: this runs in the writer's request or
+        # task), and only when someone waits for one of these offers (one indexed query).
+        from stock.backinstock import waiting_among
+        from stock.tasks import back_in_stock_task
+        from syncsite import publish as publisher
+
+        waited = waiting_among(restocked)
+        if waited:
+            publisher.publish(back_in_stock_task, waited, wait=0)
 
 
 # -- marketplace stock (issue 4): Ozon, Wildberries, Yandex Market ---------------------------------

@@ -58,6 +58,13 @@ SCHEDULE: tuple[Entry, ...] = (
     Entry("onec-stock", crontab(minute=53, hour=3), "nightly 03:53",
           "full read of 1C's stock: zeroes what 1C no longer lists (a delta cannot see removals)",
           full=True, expires=3 * 3600),
+    Entry("supplier-stock", crontab(minute="13-59/30"), "every 30 min",
+          "each supplier in its own task: API delta by updated_since, feeds read whole (a feed has no delta)",
+          expires=1500),
+    Entry("supplier-stock", crontab(minute=33, hour=2), "nightly 02:33",
+          "full read of every supplier: zero-missing suppliers drop what they no longer list; before the "
+          "03:47 MoySklad full read and the 04:23 marketplace full push",
+          full=True, expires=3 * 3600),
 )
 
 # Tasks that are not jobs (no JobRun, no cursor): name -> (task, cron, expiry seconds, why).
@@ -66,6 +73,10 @@ TASKS: dict[str, tuple[str, crontab, int, str]] = {
                               "re-signals webhook events (and owed e-mails) whose queue message was lost"),
     "onec-sweep": ("integrations.onec.sweep", crontab(), 50,
                    "re-signals 1C webhook pushes and CommerceML imports whose queue message was lost"),
+    "supplier-events-sweep": ("suppliers.events_sweep", crontab(), 50,
+                              "re-signals supplier webhook events whose queue message was lost"),
+    "back-in-stock-sweep": ("stock.back_in_stock_sweep", crontab(minute="*/10"), 540,
+                            "e-mails waiting back-in-stock subscribers of offers in stock now (a lost signal)"),
 }
 
 

@@ -120,3 +120,24 @@ class StockChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.offer_id}@{self.warehouse_id}: {self.previous_available} → {self.new_available}"
+
+
+class BackInStockSubscription(models.Model):
+    """A customer waiting for an offer. When the offer's total available goes from 0 to more than
+    0 (by any route), each waiting subscriber is e-mailed once (`notified_at` is claimed first);
+    the unsubscribe link carries `token`. Subscribing again after the e-mail waits again."""
+
+    offer = models.ForeignKey("catalog.Offer", on_delete=models.CASCADE, related_name="back_in_stock")
+    email = models.EmailField(max_length=254)
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["offer", "email"], name="backinstock_offer_email")]
+        indexes = [models.Index(fields=["offer"], name="backinstock_waiting",
+                                condition=Q(notified_at__isnull=True, unsubscribed_at__isnull=True))]
+
+    def __str__(self) -> str:
+        return f"{self.email} waits for {self.offer_id}"

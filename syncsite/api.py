@@ -33,8 +33,10 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
 
+from catalog.api import categories_router
 from catalog.api import router as catalog_router
 from orders.api import router as orders_router
+from stock.api import back_in_stock_router, cart_router
 
 from . import api_limits
 from .api_errors import ApiError
@@ -146,9 +148,10 @@ api = NinjaAPI(
 # (prefix, router): one line per endpoint group. Each inherits the auth and error handling above.
 ROUTERS: list[tuple[str, Router]] = [
     ("/products", catalog_router),  # GET /products, GET /products/{sku}
-    # ("/cart", cart_router),                    POST /cart/check
+    ("/categories", categories_router),  # GET /categories
+    ("/cart", cart_router),  # POST /cart/check
     ("/orders", orders_router),  # POST /orders, GET /orders/{id}
-    # ("/back-in-stock", back_in_stock_router),  POST /back-in-stock
+    ("/back-in-stock", back_in_stock_router),  # POST /back-in-stock
 ]
 for _prefix, _router in ROUTERS:
     api.add_router(_prefix, _router)

@@ -80,6 +80,8 @@ ERROR_CODES: dict[str, tuple[int, str, dict[str, Any]]] = {
     "rate_limited": (429, "Over the call budget of this token or address (API_RATE_LIMIT, API_RATE_LIMIT_PER_IP, "
                           "API_AUTH_FAILURE_LIMIT); `Retry-After` says when to call again", {}),
     "server_error": (500, "Unexpected; it was logged (no details are sent)", {}),
+    "supplier_unavailable": (503, "A supplier's stock could not be checked live and the server is set to refuse "
+                                  "(CART_CHECK_ON_FAILURE=refuse)", {"sku": (str, None)}),
 }
 #: what every authenticated route may answer besides its own codes
 COMMON_ERRORS = ("invalid", "unauthorized", "rate_limited", "server_error")

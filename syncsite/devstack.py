@@ -118,6 +118,8 @@ def main() -> int:
         env.setdefault("SANDBOX_MARKETPLACE_ORDERS_INTERVAL", "45")
         env.setdefault("SANDBOX_DEMO_SITE_URL", env["SITE_URL"])
         env.setdefault("SANDBOX_DEMO_API_TOKEN", env["STOREFRONT_API_TOKEN"])
+        # Demo dropshipping suppliers live in the sandbox on 127.0.0.1: let supplier URLs reach it.
+        env.setdefault("OUTBOUND_ALLOW_PRIVATE", "1")
 
     _write_dev_env({k: v for k, v in env.items() if os.environ.get(k) != v and k != "PYTHONUNBUFFERED"})
 
@@ -131,6 +133,12 @@ def main() -> int:
         "u=U.objects.filter(username='admin').first() or U(username='admin', email='admin@localhost');"
         "u.is_staff=u.is_superuser=True; u.set_password(%r); u.save()") % state["admin_password"]],
         cwd=BASE, env=env, check=True)
+
+    if not real_moysklad:  # two demo suppliers (api and cp1251 CSV) carrying demo goods
+        from integrations.sandbox.suppliers import demo_suppliers
+
+        for args in demo_suppliers(sandbox_url):
+            subprocess.run([PY, "manage.py", *args], cwd=BASE, env=env, check=False)
 
     procs: list[tuple[str, subprocess.Popen]] = []
 
@@ -163,7 +171,8 @@ def main() -> int:
     subprocess.run([PY, "manage.py", "shell", "-c", (
         "from celery import chain; from integrations.tasks import run_job_task as t;"
         "chain(t.si('moysklad-catalog', trigger='startup'), t.si('moysklad-stock', trigger='startup'),"
-        " t.si('onec-stock', trigger='startup')).delay()")],
+        " t.si('onec-stock', trigger='startup'),"
+        " t.si('supplier-stock', full=True, trigger='startup')).delay()")],
         cwd=BASE, env=env, check=False)
 
     site = env["SITE_URL"]

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
+from stock.views import back_in_stock_unsubscribe
+
 from .api import api_urls, endpoint_not_found
 from .health import health
 
@@ -13,6 +15,8 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("webhooks/moysklad/", include("integrations.moysklad.urls")),
     path("webhooks/marketplaces/", include("integrations.marketplace_orders.urls")),
+    path("webhooks/suppliers/", include("integrations.suppliers.urls")),
+    path("back-in-stock/unsubscribe/<str:token>/", back_in_stock_unsubscribe, name="back-in-stock-unsubscribe"),
     path("", include("integrations.onec.urls")),  # /webhooks/1c/stock/, /1c/exchange/
     path("api/v1/", api_urls()),
     # After the API: any other path under /api (another version, a typo, /api itself) is a JSON

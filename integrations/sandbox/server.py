@@ -32,6 +32,8 @@ from .common import ApiEmulator, Response, SandboxApp
 from .moysklad import API_ROOT, MoySkladEmulator
 from .onec import OnecEmulator
 from .onec import describe as describe_onec
+from .suppliers import describe as describe_suppliers
+from .suppliers import mount_suppliers
 
 log = logging.getLogger("integrations.sandbox")
 
@@ -142,6 +144,8 @@ class SandboxServer:
         # 1C's HTTP stock service (ONEC_BASE_URL = {url}/1c): the same catalog's SKUs.
         self.onec = OnecEmulator(self.moysklad.catalog)
         self.app.mount(self.onec, "1c")
+        # Dropshipping suppliers (api dialect, cp1251 CSV, YML): shares of the same catalog.
+        self.suppliers = mount_suppliers(self.app, self.moysklad.catalog)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -230,6 +234,7 @@ class SandboxServer:
         ]
         lines += describe_marketplaces(self.url, self.marketplaces)
         lines += describe_onec(self.url)
+        lines += describe_suppliers(self.url)
         return "\n".join(lines)
 
 

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "orders",
     "integrations",
     "integrations.marketplace_orders",
+    "integrations.suppliers",
     "integrations.onec",
 ]
 

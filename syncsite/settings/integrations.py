@@ -93,3 +93,15 @@ TELEGRAM = {
     "BOT_TOKEN": env.str("TELEGRAM_BOT_TOKEN", default=""),
     "CHAT_ID": env.str("TELEGRAM_CHAT_ID", default=""),
 }
+
+# Dropshipping suppliers (integrations/suppliers): reads, the live add-to-cart check, outbound safety.
+SUPPLIER_TIMEOUT = env.float("SUPPLIER_TIMEOUT", default=120.0)   # one API page or one feed download
+SUPPLIER_DELTA_OVERLAP_SECONDS = env.int("SUPPLIER_DELTA_OVERLAP_SECONDS", default=120)
+# URLs taken from data may not reach loopback, private, link-local or metadata addresses unless on.
+OUTBOUND_ALLOW_PRIVATE = env.bool("OUTBOUND_ALLOW_PRIVATE", default=False)
+CART_CHECK_STALE_SECONDS = env.int("CART_CHECK_STALE_SECONDS", default=900)
+CART_CHECK_TIMEOUT = env.float("CART_CHECK_TIMEOUT", default=2.0)
+CART_CHECK_ON_FAILURE = env.str("CART_CHECK_ON_FAILURE", default="stale")   # stale | refuse
+# A supplier failing this many live checks in a row is skipped for this many seconds.
+CART_CHECK_BREAKER_FAILURES = env.int("CART_CHECK_BREAKER_FAILURES", default=3)
+CART_CHECK_BREAKER_SECONDS = env.float("CART_CHECK_BREAKER_SECONDS", default=30.0)
