@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test test-faults bench migrate clean
+.PHONY: install run test test-faults bench migrate clean messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ test-faults: install
 
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Translations: collect our texts into locale/ru/LC_MESSAGES/django.po (needs GNU gettext), then
+# compile django.mo. The .mo is committed, so a machine without gettext runs in Russian as well.
+messages: install
+	DEBUG=1 $(BIN)/python manage.py makemessages -l ru --ignore=.venv --ignore=var --ignore=tests --ignore=bench
+	DEBUG=1 $(BIN)/python manage.py compilemessages -l ru --ignore=.venv
 
 clean:
 	rm -rf var/ $(VENV)

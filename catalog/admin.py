@@ -21,6 +21,8 @@ from django.db import models
 from django.db.models import Count, DecimalField, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.translation import gettext, gettext_lazy as _
 from django.utils.html import format_html, format_html_join
 
 from integrations.models import CategoryBinding, OfferBinding, ProductBinding, System
@@ -49,7 +51,7 @@ def moysklad_url(external_id: str) -> str:
 def stock_summary(levels: list[StockLevel]) -> str:
     """One line such as "Main: 5 · Shop: 3" from prefetched stock rows (archived warehouses marked)."""
     if not levels:
-        return "no stock rows"
+        return gettext("no stock rows")
     return format_html_join(
         " · ", "{}{}: {}",
         ((lv.warehouse.name, " (archived)" if lv.warehouse.archived else "", _qty(lv.available)) for lv in levels))
@@ -76,7 +78,7 @@ class ProductImageInline(admin.TabularInline):
     fields = ("position", "url", "alt", "preview")
     readonly_fields = ("preview",)
 
-    @admin.display(description="preview")
+    @admin.display(description=_("preview"))
     def preview(self, image: ProductImage) -> str:
         if not image.url:
             return ""
@@ -91,11 +93,11 @@ class OfferInline(ReadOnlyTabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Offer]:
         return super().get_queryset(request).prefetch_related(_stock_prefetch())
 
-    @admin.display(description="SKU")
+    @admin.display(description=_("SKU"))
     def sku_link(self, offer: Offer) -> str:
         return admin_link(offer, offer.sku)
 
-    @admin.display(description="available per warehouse")
+    @admin.display(description=_("available per warehouse"))
     def stock(self, offer: Offer) -> str:
         return stock_summary(list(offer.stock_levels.all()))
 
@@ -105,7 +107,7 @@ class ProductBindingInline(ReadOnlyTabularInline):
     fields = ("system", "external_id", "external_code", "external_updated_at", "synced_at", "link")
     readonly_fields = fields
 
-    @admin.display(description="open upstream")
+    @admin.display(description=_("open upstream"))
     def link(self, binding: ProductBinding) -> str:
         if binding.system != System.MOYSKLAD:
             return "—"
@@ -118,14 +120,14 @@ class FieldChangeInline(ReadOnlyTabularInline):
     model = FieldChange
     fields = ("recorded_at", "field", "source", "accepted", "changed_at", "old", "new")
     readonly_fields = fields
-    verbose_name = "contested field change"
-    verbose_name_plural = "history of contested fields (name, description)"
+    verbose_name = _("contested field change")
+    verbose_name_plural = _("history of contested fields (name, description)")
 
-    @admin.display(description="old value")
+    @admin.display(description=_("old value"))
     def old(self, change: FieldChange) -> str:
         return short(change.old_value, 120)
 
-    @admin.display(description="new value")
+    @admin.display(description=_("new value"))
     def new(self, change: FieldChange) -> str:
         return short(change.new_value, 120)
 
@@ -184,17 +186,17 @@ class ProductAdmin(admin.ModelAdmin):
     list_select_related = ("category",)
     # Search by name, SKU or barcode (a scanner types the barcode into the search box).
     search_fields = ("name", "offers__sku", "offers__barcodes__value")
-    search_help_text = "Name, SKU or barcode"
+    search_help_text = _("Name, SKU or barcode")
     readonly_fields = ("category", "archived", "vat", "moysklad", "name_edited_at", "created_at", "updated_at")
     fieldsets = (
-        ("Contested: the newer edit wins (MoySklad's or the site's)", {
+        (_("Contested: the newer edit wins (MoySklad's or the site's)"), {
             "fields": ("name", "description", "name_edited_at"),
-            "description": "Saving a new name or description here records it as a site edit; it stays until "
-                           "someone edits it in MoySklad later.",
+            "description": _("Saving a new name or description here records it as a site edit; it stays until "
+                             "someone edits it in MoySklad later."),
         }),
-        ("Site-owned (never touched by the sync)", {"fields": ("slug", "seo_title", "seo_description")}),
-        ("From MoySklad (read-only)", {"fields": ("category", "archived", "vat", "moysklad")}),
-        ("Timestamps", {"fields": ("created_at", "updated_at")}),
+        (_("Site-owned (never touched by the sync)"), {"fields": ("slug", "seo_title", "seo_description")}),
+        (_("From MoySklad (read-only)"), {"fields": ("category", "archived", "vat", "moysklad")}),
+        (_("Timestamps"), {"fields": ("created_at", "updated_at")}),
     )
     inlines = (ProductImageInline, OfferInline, ProductBindingInline, FieldChangeInline)
 
@@ -213,18 +215,18 @@ class ProductAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="SKUs")
+    @admin.display(description=_("SKUs"))
     def skus(self, product: Product) -> str:
         skus = [o.sku for o in product.offers.all()]
         return ", ".join(skus[:3]) + (f" +{len(skus) - 3}" if len(skus) > 3 else "") if skus else "—"
 
-    @admin.display(description="MoySklad")
+    @admin.display(description=_("MoySklad"))
     def moysklad(self, product: Product) -> str:
         bindings = getattr(product, "moysklad_bindings", None)
         if bindings is None:
             bindings = list(product.bindings.filter(system=System.MOYSKLAD))
         if not bindings:
-            return "not linked"
+            return gettext("not linked")
         return format_html('<a href="{}" target="_blank" rel="noopener">open ↗</a>', moysklad_url(bindings[0].external_id))
 
     def save_model(self, request: HttpRequest, obj: Product, form: forms.ModelForm, change: bool) -> None:
@@ -248,8 +250,9 @@ class ProductAdmin(admin.ModelAdmin):
         for field, value in edits.items():
             product_contested_set_by_site(product=obj, field=field, value=value)
         if edits:
-            self.message_user(request, f"Saved {' and '.join(edits)} as a site edit: it wins over older MoySklad "
-                                       "data and is recorded in the history below.", messages.INFO)
+            self.message_user(request, gettext("Saved %(fields)s as a site edit: it wins over older MoySklad data "
+                                               "and is recorded in the history below.")
+                              % {"fields": gettext(" and ").join(edits)}, messages.INFO)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -260,11 +263,11 @@ class OfferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Sellable units (a product without variants, or a variant): all MoySklad-owned, so view-only.
     Shows stock per warehouse, barcodes and bindings."""
 
-    list_display = ("sku", "name", "product_link", "price", "archived", "available_total", "updated_at")
+    list_display = ("sku", "name", "product_link", "price", "archived", "available_total", "updated_at", "page_link")
     list_filter = ("archived", "is_variant", "currency")
     list_select_related = ("product",)
     search_fields = ("sku", "name", "barcodes__value", "product__name")
-    search_help_text = "SKU, name, barcode or product name"
+    search_help_text = _("SKU, name, barcode or product name")
     fields = ("product_link", "sku", "name", "is_variant", "characteristics", "article", "code", "price",
               "currency", "archived", "available_total", "updated_at")
     readonly_fields = fields
@@ -276,11 +279,15 @@ class OfferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             _available=Coalesce(Sum("stock_levels__available", filter=active), 0,
                                 output_field=DecimalField(max_digits=14, decimal_places=3)))
 
-    @admin.display(description="product", ordering="product__name")
+    @admin.display(description=_("product"), ordering="product__name")
     def product_link(self, offer: Offer) -> str:
         return admin_link(offer.product)
 
-    @admin.display(description="available", ordering="_available")
+    @admin.display(description=_("everything about it"))
+    def page_link(self, offer: Offer) -> str:
+        return format_html('<a href="{}">{}</a>', reverse("backoffice:sku", args=[offer.sku]), gettext("SKU page"))
+
+    @admin.display(description=_("available"), ordering="_available")
     def available_total(self, offer: Offer) -> str:
         return _qty(getattr(offer, "_available", None))
 
@@ -308,7 +315,7 @@ class CategoryAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="products", ordering="_products")
+    @admin.display(description=_("products"), ordering="_products")
     def product_count(self, category: Category) -> int:
         return getattr(category, "_products", 0)
 
@@ -317,11 +324,11 @@ class CategoryAdmin(admin.ModelAdmin):
 # External SKUs (suppliers, 1C): the unmapped work list
 # ------------------------------------------------------------------------------------------------
 class MappedFilter(admin.SimpleListFilter):
-    title = "mapped"
+    title = _("mapped")
     parameter_name = "mapped"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("no", "Unmapped"), ("yes", "Mapped by a manager")]
+        return [("no", _("Unmapped")), ("yes", _("Mapped by a manager"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[ExternalSku]) -> QuerySet[ExternalSku]:
         if self.value() in ("no", "yes"):
@@ -337,7 +344,7 @@ class ExternalSkuAdmin(admin.ModelAdmin):
     list_display = ("sku", "source", "name", "offer", "seen_count", "last_seen_at")
     list_filter = (MappedFilter, "source")
     search_fields = ("sku", "name", "offer__sku")
-    search_help_text = "their SKU, their name or our SKU"
+    search_help_text = _("their SKU, their name or our SKU")
     autocomplete_fields = ("offer",)
     fields = ("source", "sku", "name", "offer", "seen_count", "first_seen_at", "last_seen_at")
     readonly_fields = ("source", "sku", "name", "seen_count", "first_seen_at", "last_seen_at")

@@ -8,16 +8,20 @@ from datetime import timedelta
 from typing import Any, Iterable
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, gettext_lazy as _, ngettext
 from django.utils.html import format_html, format_html_join
 
 from syncsite.admin_tools import BindingAdmin, ReadOnlyAdminMixin, admin_link, admin_url
 
 from . import jobs
 from .models import CategoryBinding, JobRun, JobState, OfferBinding, ProductBinding, WarehouseBinding
+from .dashboard import job_has_full
 from .selectors import JobHealth, job_health_list
 from .services import EnqueueError, job_enqueue
 
@@ -42,21 +46,41 @@ def human_duration(delta: timedelta | None) -> str:
         return "—"
     seconds = delta.total_seconds()
     if seconds < 60:
-        return f"{seconds:.1f} s"
+        return gettext("%(s).1f s") % {"s": seconds}
     minutes, sec = divmod(int(seconds), 60)
     if minutes < 60:
-        return f"{minutes} min {sec} s"
+        return gettext("%(m)s min %(s)s s") % {"m": minutes, "s": sec}
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
+    return gettext("%(h)s h %(m)s min") % {"h": hours, "m": minutes}
+
+
+def count_label(key: str) -> str:
+    """A counter's key as words: "unknown_items" -> "unknown items"."""
+    return key.replace("_", " ").replace("-", " ")
 
 
 def counts_summary(counts: dict[str, Any], limit: int = 4) -> str:
-    """The non-zero counters, biggest first: what the run actually did, at a glance."""
+    """The non-zero counters, biggest first, one per line ("unknown items: 21"): what the run did,
+    at a glance; the rest are named in the tooltip ("and 7 more")."""
     items = sorted(((k, v) for k, v in (counts or {}).items() if v), key=lambda kv: (-_num(kv[1]), kv[0]))
     if not items:
         return "—"
-    text = ", ".join(f"{k} {v}" for k, v in items[:limit])
-    return text + (f", +{len(items) - limit} more" if len(items) > limit else "")
+    shown = format_html_join(mark_safe("<br>"), "{}: <strong>{}</strong>",
+                             ((count_label(k), v) for k, v in items[:limit]))
+    if len(items) <= limit:
+        return shown
+    rest = ", ".join(f"{count_label(k)}: {v}" for k, v in items[limit:])
+    more = ngettext("and %(n)s more", "and %(n)s more", len(items) - limit) % {"n": len(items) - limit}
+    return format_html('{}<br><span title="{}" style="border-bottom:1px dotted">{}</span>', shown, rest, more)
+
+
+def lock_owner(owner: str) -> str:
+    """The lock's owner "host:pid:thread" in words: "host, process 123"."""
+    host, _sep, rest = (owner or "").partition(":")
+    pid = rest.split(":", 1)[0]
+    if not pid.isdigit():
+        return owner
+    return gettext("%(host)s, process %(pid)s") % {"host": host, "pid": pid}
 
 
 def _num(value: Any) -> float:
@@ -70,7 +94,7 @@ class JobFilter(admin.SimpleListFilter):
     """Jobs from the registry (a SELECT DISTINCT over an ever-growing run table would be slow, and
     would hide jobs that never ran)."""
 
-    title = "job"
+    title = _("job")
     parameter_name = "job"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -116,32 +140,33 @@ class JobRunAdmin(admin.ModelAdmin):
         return qs
 
     # -- columns ----------------------------------------------------------------------------------
-    @admin.display(description="status", ordering="status")
+    @admin.display(description=_("status"), ordering="status")
     def status_display(self, run: JobRun) -> str:
         return status_badge(run.status)
 
-    @admin.display(description="duration")
+    @admin.display(description=_("duration"))
     def duration_display(self, run: JobRun) -> str:
         return human_duration(run.duration)
 
-    @admin.display(description="counts")
+    @admin.display(description=_("counts"))
     def counts_display(self, run: JobRun) -> str:
         return counts_summary(run.counts)
 
-    @admin.display(description="progress")
+    @admin.display(description=_("progress"))
     def progress_display(self, run: JobRun) -> str:
         if run.progress_total:
             return f"{run.progress_done}/{run.progress_total}"
         return str(run.progress_done) if run.progress_done else "—"
 
-    @admin.display(description="counts")
+    @admin.display(description=_("counts"))
     def counts_table(self, run: JobRun) -> str:
         if not run.counts:
             return "—"
-        rows = format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", sorted(run.counts.items()))
+        rows = format_html_join("", '<tr><td>{} <code class="quiet">{}</code></td><td>{}</td></tr>',
+                                ((count_label(k), k, v) for k, v in sorted(run.counts.items())))
         return format_html("<table><tbody>{}</tbody></table>", rows)
 
-    @admin.display(description="record errors")
+    @admin.display(description=_("record errors"))
     def errors_table(self, run: JobRun) -> str:
         if not run.errors:
             return "—"
@@ -149,16 +174,17 @@ class JobRunAdmin(admin.ModelAdmin):
                                 ((e.get("ref", ""), e.get("error", "")) for e in run.errors))
         note = ""
         if run.error_count > len(run.errors):
-            note = format_html("<p>Showing the first {} of {} errors.</p>", len(run.errors), run.error_count)
-        return format_html("{}<table><thead><tr><th>record</th><th>error</th></tr></thead><tbody>{}</tbody></table>",
-                           note, rows)
+            note = format_html("<p>{}</p>", gettext("Showing the first %(shown)s of %(total)s errors.")
+                               % {"shown": len(run.errors), "total": run.error_count})
+        return format_html("{}<table><thead><tr><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+                           note, gettext("record"), gettext("error"), rows)
 
     # -- Sync now ---------------------------------------------------------------------------------
-    @admin.action(description="Sync now: run the selected runs' jobs again (delta)", permissions=["sync"])
+    @admin.action(description=_("Sync now: run the selected runs' jobs again (delta)"), permissions=["sync"])
     def sync_now(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
         self._enqueue(request, sorted(set(queryset.values_list("job", flat=True))), full=False)
 
-    @admin.action(description="Full sync: run the selected runs' jobs again, reading everything",
+    @admin.action(description=_("Full sync: run the selected runs' jobs again, reading everything"),
                   permissions=["sync"])
     def sync_full(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
         self._enqueue(request, sorted(set(queryset.values_list("job", flat=True))), full=True)
@@ -166,21 +192,29 @@ class JobRunAdmin(admin.ModelAdmin):
     def _enqueue(self, request: HttpRequest, names: Iterable[str], *, full: bool) -> None:
         queued: list[str] = []
         for name in names:
+            spec = jobs.JOBS.get(name)
+            if full and spec is not None and not job_has_full(spec):
+                self.message_user(request, gettext("%(job)s has no full mode; skipped.") % {"job": name},
+                                  messages.WARNING)
+                continue
             try:
                 job_enqueue(job=name, full=full, trigger="admin")
             except KeyError:
-                self.message_user(request, f"{name}: no such job in the registry; skipped.", messages.WARNING)
+                self.message_user(request, gettext("%(job)s: no such job in the registry; skipped.") % {"job": name},
+                                  messages.WARNING)
                 continue
             except EnqueueError as exc:
-                done = f" Queued before the failure: {', '.join(queued)}." if queued else ""
-                self.message_user(request, f"{exc}. Nothing more was queued; the scheduled runs will catch up "
-                                           f"once the broker is back.{done}", messages.ERROR)
+                done = (" " + gettext("Queued before the failure: %(jobs)s.") % {"jobs": ", ".join(queued)}
+                        if queued else "")
+                self.message_user(request, gettext("%(error)s. Nothing more was queued; the scheduled runs will catch "
+                                                   "up once the broker is back.") % {"error": exc} + done,
+                                  messages.ERROR)
                 return
             queued.append(name)
         if queued:
-            kind = "full sync" if full else "sync"
-            self.message_user(request, f"Queued {kind}: {', '.join(queued)}. The run appears below when a "
-                                       "worker picks it up.", messages.SUCCESS)
+            text = (gettext("Queued full sync: %(jobs)s. The run appears below when a worker picks it up.") if full
+                    else gettext("Queued sync: %(jobs)s. The run appears below when a worker picks it up."))
+            self.message_user(request, text % {"jobs": ", ".join(queued)}, messages.SUCCESS)
 
     def get_urls(self) -> list:
         return [
@@ -193,9 +227,8 @@ class JobRunAdmin(admin.ModelAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not self.has_sync_permission(request):
-            self.message_user(request, "You may not start sync runs.", messages.ERROR)
-        else:
-            self._enqueue(request, [request.POST.get("job", "")], full=request.POST.get("full") == "1")
+            raise PermissionDenied(gettext("You may not start sync runs."))  # the read-only role: 403
+        self._enqueue(request, [request.POST.get("job", "")], full=request.POST.get("full") == "1")
         return HttpResponseRedirect(reverse("admin:integrations_jobrun_changelist"))
 
     # -- overview ---------------------------------------------------------------------------------
@@ -210,24 +243,26 @@ class JobRunAdmin(admin.ModelAdmin):
         if run is None:
             status = "—"
         elif health.running_without_heartbeat:
-            status = status_badge(JobRun.Status.FAILED, "running, no heartbeat")
+            status = status_badge(JobRun.Status.FAILED, gettext("running, no heartbeat"))
         else:
             status = status_badge(run.status)
         if health.configured is None:
-            configured = "check failed (see log)"
+            configured = gettext("check failed (see log)")
         else:
-            configured = "yes" if health.configured else "no (no credentials: runs are no-ops)"
+            configured = gettext("yes") if health.configured else gettext("no (no credentials: runs are no-ops)")
         return {
             "name": health.name,
             "description": health.description,
             "configured": configured,
-            "schedule": ", ".join(health.schedule) or "not scheduled",
+            "schedule": ", ".join(health.schedule) or gettext("not scheduled"),
+            "has_full": job_has_full(jobs.JOBS[health.name]),
             "last_run": run,
             "last_run_url": admin_url(run) if run else None,
             "status": status,
             "last_success_at": health.last_success_at,
-            "lock": (f"held by {health.locked_by} until {timezone.localtime(health.locked_until):%H:%M:%S}"
-                     if health.locked and health.locked_until else "free"),
+            "lock": (gettext("held by %(owner)s until %(until)s") % {
+                "owner": lock_owner(health.locked_by), "until": f"{timezone.localtime(health.locked_until):%H:%M:%S}"}
+                     if health.locked and health.locked_until else gettext("free")),
         }
 
 
@@ -243,15 +278,16 @@ class JobStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = ("job", "cursor", "full_cursor", "locked_by", "locked_until", "last_run_display")
     readonly_fields = fields
 
-    @admin.display(description="lock")
+    @admin.display(description=_("lock"))
     def lock_display(self, state: JobState) -> str:
         if not state.locked_by:
-            return "free"
+            return gettext("free")
         if not state.locked_until or state.locked_until < timezone.now():
-            return f"expired lease ({state.locked_by})"
-        return f"{state.locked_by} until {timezone.localtime(state.locked_until):%Y-%m-%d %H:%M:%S}"
+            return gettext("free (the lease of %(owner)s ran out)") % {"owner": lock_owner(state.locked_by)}
+        return format_html('<span title="{}">{}</span>', state.locked_by, gettext("held by %(owner)s until %(until)s") % {
+            "owner": lock_owner(state.locked_by), "until": f"{timezone.localtime(state.locked_until):%H:%M:%S}"})
 
-    @admin.display(description="last run")
+    @admin.display(description=_("last run"))
     def last_run_display(self, state: JobState) -> str:
         run = state.last_run
         if run is None:
@@ -293,3 +329,7 @@ from . import admin_events  # noqa: E402,F401  inbound events, state mapping, or
 
 # Marketplace stock (channels, offers per channel, audit, alerts) lives in its own module.
 from . import admin_marketplaces  # noqa: E402,F401
+
+
+# Schedules (django-celery-beat) in plain words.
+from . import admin_schedules  # noqa: E402,F401

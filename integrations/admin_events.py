@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _, ngettext
 from django.utils.html import format_html
 
 from syncsite.admin_tools import BindingAdmin, ReadOnlyAdminMixin, admin_link, short
@@ -33,25 +34,27 @@ class InboundEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return qs.defer("payload") if request.resolver_match and request.resolver_match.url_name.endswith(
             "changelist") else qs
 
-    @admin.display(description="status", ordering="status")
+    @admin.display(description=_("status"), ordering="status")
     def status_display(self, event: InboundEvent) -> str:
         colour = {"failed": "#a00", "received": "#a60", "processing": "#06a", "done": "#070"}.get(event.status, "#555")
         return format_html('<span style="color:{}">{}</span>', colour, event.get_status_display())
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def error_short(self, event: InboundEvent) -> str:
         return short(event.error, 100)
 
-    @admin.action(description="Reprocess the selected events", permissions=["reprocess"])
+    @admin.action(description=_("Reprocess the selected events"), permissions=["reprocess"])
     def reprocess(self, request: HttpRequest, queryset: QuerySet[InboundEvent]) -> None:
         from .moysklad.events import events_reprocess
 
         n = events_reprocess(event_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"{n} event(s) queued again.", messages.SUCCESS)
+        self.message_user(request, ngettext("%(n)s event queued again.", "%(n)s events queued again.", n) % {"n": n},
+                          messages.SUCCESS)
 
-    # The rows are read-only; re-queuing them is allowed to staff who may see them.
+    # The rows are read-only; re-queuing them needs the change permission (the manager role has it,
+    # read-only does not).
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_staff and request.user.has_perm("integrations.view_inboundevent")
+        return request.user.is_staff and request.user.has_perm("integrations.change_inboundevent")
 
 
 @admin.register(OrderStateMapping)

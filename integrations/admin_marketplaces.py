@@ -10,6 +10,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import formats, timezone
+from django.utils.translation import gettext_lazy as _, ngettext
 from django.utils.html import format_html
 
 from syncsite.admin_tools import ReadOnlyAdminMixin, admin_link
@@ -31,8 +33,8 @@ class ChannelWarehouseInline(admin.TabularInline):
     model = ChannelWarehouse
     extra = 0
     autocomplete_fields = ()
-    verbose_name = "warehouse mapping"
-    verbose_name_plural = "warehouse mapping (our warehouse -> marketplace warehouse id; unmapped ones go to the one in settings)"
+    verbose_name = _("warehouse mapping")
+    verbose_name_plural = _("warehouse mapping (our warehouse -> marketplace warehouse id; unmapped ones go to the one in settings)")
 
 
 @admin.register(Channel)
@@ -46,10 +48,10 @@ class ChannelAdmin(admin.ModelAdmin):
                        "catalog_cursor", "catalog_synced_at")
     fieldsets = (
         (None, {"fields": ("system", "enabled")}),
-        ("What we publish", {"fields": ("buffer_absolute", "buffer_percent", "cap", "warehouses"),
-                             "description": "available (stock − reserve) over the chosen warehouses (none = all), "
-                                            "less the buffer, rounded down, never below 0, at most the cap"}),
-        ("Health", {"fields": ("health", "health_message", "health_changed_at", "settings_changed_at",
+        (_("What we publish"), {"fields": ("buffer_absolute", "buffer_percent", "cap", "warehouses"),
+                             "description": _("available (stock − reserve) over the chosen warehouses (none = all), "
+                                              "less the buffer, rounded down, never below 0, at most the cap")}),
+        (_("Health"), {"fields": ("health", "health_message", "health_changed_at", "settings_changed_at",
                                "catalog_cursor", "catalog_synced_at")}),
     )
     actions = ("push_now", "push_full")
@@ -60,12 +62,12 @@ class ChannelAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="draws from")
+    @admin.display(description=_("draws from"))
     def warehouses_display(self, channel: Channel) -> str:
         names = [w.name for w in channel.warehouses.all()]
-        return ", ".join(names) if names else "all warehouses"
+        return ", ".join(names) if names else _("all warehouses")
 
-    @admin.display(description="health", ordering="health")
+    @admin.display(description=_("health"), ordering="health")
     def health_display(self, channel: Channel) -> str:
         label = channel.get_health_display() + (f": {channel.health_message[:120]}" if channel.health_message else "")
         return _badge(channel.health, label)
@@ -81,14 +83,14 @@ class ChannelAdmin(admin.ModelAdmin):
         except EnqueueError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
-        self.message_user(request, "Stock push queued" + (" (every offer)" if full else "") +
-                          ": see Job runs for the result.", messages.SUCCESS)
+        self.message_user(request, _("Stock push of every offer queued: see Job runs for the result.") if full
+                          else _("Stock push queued: see Job runs for the result."), messages.SUCCESS)
 
-    @admin.action(description="Push changed stock now (all marketplaces)")
+    @admin.action(description=_("Push changed stock now (all marketplaces)"), permissions=["change"])
     def push_now(self, request, queryset):
         self._enqueue(request, full=False)
 
-    @admin.action(description="Push every offer now (full, all marketplaces)")
+    @admin.action(description=_("Push every offer now (full, all marketplaces)"), permissions=["change"])
     def push_full(self, request, queryset):
         self._enqueue(request, full=True)
 
@@ -123,8 +125,10 @@ class ChannelOfferForm(forms.ModelForm):
 @admin.register(ChannelOffer)
 class ChannelOfferAdmin(admin.ModelAdmin):
     form = ChannelOfferForm
-    list_display = ("offer_display", "channel", "external_key", "enabled", "published_qty", "synced_qty",
-                    "pushed_at", "synced_at", "status_display", "error_short")
+    # Seven columns beside the filters, so Status and its error stay in view at 1280 px: sent and
+    # accepted quantities share a column, as do the two times; the error sits under the status.
+    list_display = ("offer_display", "channel", "external_key", "enabled", "figures_display", "times_display",
+                    "status_display")
     list_filter = ("channel", "status", "enabled", "key_source")
     search_fields = ("offer__sku", "offer__name", "external_key")
     list_select_related = ("channel", "offer")
@@ -134,23 +138,34 @@ class ChannelOfferAdmin(admin.ModelAdmin):
                        "status", "error", "zero_since", "key_source")
     fieldsets = (
         (None, {"fields": ("channel", "offer", "external_key", "key_source", "enabled")}),
-        ("Buffer for this offer (empty: the channel's)", {"fields": ("buffer_absolute", "buffer_percent")}),
-        ("What we sent and what was accepted", {"fields": ("published_qty", "published", "pushed_at", "synced_qty",
+        (_("Buffer for this offer (empty: the channel's)"), {"fields": ("buffer_absolute", "buffer_percent")}),
+        (_("What we sent and what was accepted"), {"fields": ("published_qty", "published", "pushed_at", "synced_qty",
                                                            "synced", "synced_at", "kicked_at", "status", "error",
                                                            "zero_since")}),
     )
     inlines = (StockAuditInline,)
     actions = ("push_now",)
 
-    @admin.display(description="offer", ordering="offer__sku")
+    @admin.display(description=_("offer"), ordering="offer__sku")
     def offer_display(self, co: ChannelOffer) -> str:
         return admin_link(co.offer, f"{co.offer.sku} {co.offer.name[:60]}")
 
-    @admin.display(description="status", ordering="status")
+    @admin.display(description=_("status"), ordering="status")
     def status_display(self, co: ChannelOffer) -> str:
-        return _badge(co.status, co.get_status_display())
+        badge = _badge(co.status, co.get_status_display())
+        if not co.error:
+            return badge
+        return format_html('{}<div class="quiet" style="font-size:0.85em">{}</div>', badge, self.error_short(co))
 
-    @admin.display(description="error")
+    @admin.display(description=_("sent → accepted"))
+    def figures_display(self, co: ChannelOffer) -> str:
+        return format_html("{} → {}", _dash(co.published_qty), _dash(co.synced_qty))
+
+    @admin.display(description=_("sent / reconciled"), ordering="synced_at")
+    def times_display(self, co: ChannelOffer) -> str:
+        return format_html("{}<br>{}", _when(co.pushed_at), _when(co.synced_at))
+
+    @admin.display(description=_("error"))
     def error_short(self, co: ChannelOffer) -> str:
         return (co.error[:100] + "…") if len(co.error) > 100 else co.error
 
@@ -158,10 +173,12 @@ class ChannelOfferAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         channel_offer_edited(channel_offer=obj, key_changed="external_key" in form.changed_data or not change)
 
-    @admin.action(description="Push now (send the current figure within seconds)")
+    @admin.action(description=_("Push now (send the current figure within seconds)"), permissions=["change"])
     def push_now(self, request, queryset: QuerySet):
         n = channel_offers_push_now(ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"{n} offer(s) will be pushed within seconds.", messages.SUCCESS)
+        self.message_user(request, ngettext("%(n)s offer will be pushed within seconds.",
+                                            "%(n)s offers will be pushed within seconds.", n) % {"n": n},
+                          messages.SUCCESS)
 
 
 @admin.register(StockAudit)
@@ -174,11 +191,11 @@ class StockAuditAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 class _OpenFilter(admin.SimpleListFilter):
-    title = "state"
+    title = _("state")
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return (("open", "open"), ("cleared", "cleared"))
+        return (("open", _("open")), ("cleared", _("cleared")))
 
     def queryset(self, request, queryset):
         if self.value() == "open":
@@ -194,3 +211,11 @@ class StockAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = (_OpenFilter, "channel_offer__channel", "notified")
     search_fields = ("channel_offer__offer__sku", "message")
     list_select_related = ("channel_offer__channel",)
+
+
+def _dash(value) -> str:
+    return "—" if value is None else str(value)
+
+
+def _when(value) -> str:
+    return formats.date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT") if value else "—"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from .marketplaces import jobs as marketplace_jobs
 from .moysklad import client as moysklad_client
@@ -29,10 +30,10 @@ def register(spec: JobSpec) -> JobSpec:
 
 
 register(JobSpec("moysklad-catalog", moysklad_jobs.catalog_import, _moysklad_configured,
-                 "MoySklad folders, products and variants → catalog (delta by updated; --full reconciles deletions)",
+                 _("MoySklad folders, products and variants → catalog (delta by updated; --full reconciles deletions)"),
                  overlap=_moysklad_overlap()))
 register(JobSpec("moysklad-stock", moysklad_jobs.stock_import, _moysklad_configured,
-                 "MoySklad stock and reserve per warehouse (changedSince; --full reads every store)",
+                 _("MoySklad stock and reserve per warehouse (changedSince; --full reads every store)"),
                  overlap=_moysklad_overlap()))
 
 
@@ -40,10 +41,10 @@ register(JobSpec("moysklad-stock", moysklad_jobs.stock_import, _moysklad_configu
 from .moysklad import orders as moysklad_orders  # noqa: E402
 
 register(JobSpec("orders-export", moysklad_orders.orders_export, _moysklad_configured,
-                 "Orders MoySklad does not hold yet (the outbox) → customerorder, exactly once (externalCode + syncId)",
+                 _("Orders MoySklad does not hold yet (the outbox) → customerorder, exactly once (externalCode + syncId)"),
                  overlap=timedelta(0)))
 register(JobSpec("moysklad-order-statuses", moysklad_orders.order_statuses_import, _moysklad_configured,
-                 "Order states and shipments changed in MoySklad → site statuses (for webhooks that were lost)",
+                 _("Order states and shipments changed in MoySklad → site statuses (for webhooks that were lost)"),
                  overlap=_moysklad_overlap()))
 
 
@@ -87,10 +88,10 @@ def stock_changed(*, offer_ids: list[int], restocked: list[int]) -> None:
 
 # -- marketplace stock (issue 4): Ozon, Wildberries, Yandex Market ---------------------------------
 register(JobSpec("marketplace-stock", marketplace_jobs.stock_push, marketplace_jobs.configured,
-                 "Stock to Ozon, Wildberries and Yandex Market: only figures that differ from what each last "
-                 "accepted, in full batches (--full sends every offer)"))
+                 _("Stock to Ozon, Wildberries and Yandex Market: only figures that differ from what each last "
+                   "accepted, in full batches (--full sends every offer)")))
 register(JobSpec("marketplace-stock-alerts", marketplace_jobs.stock_alerts_check, marketplace_jobs.configured,
-                 "Offers a marketplace shows as 0 for 2 h while we have stock: admin, e-mail, Telegram"))
+                 _("Offers a marketplace shows as 0 for 2 h while we have stock: admin, e-mail, Telegram")))
 
 
 def get(name: str) -> JobSpec:

@@ -6,26 +6,27 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class System(models.TextChoices):
-    MOYSKLAD = "moysklad", "MoySklad"
-    OZON = "ozon", "Ozon"
-    WILDBERRIES = "wildberries", "Wildberries"
-    YANDEX_MARKET = "yandex_market", "Yandex Market"
-    ONEC = "onec", "1C"
-    SUPPLIER = "supplier", "Supplier"
+    MOYSKLAD = "moysklad", _("MoySklad")
+    OZON = "ozon", _("Ozon")
+    WILDBERRIES = "wildberries", _("Wildberries")
+    YANDEX_MARKET = "yandex_market", _("Yandex Market")
+    ONEC = "onec", _("1C")
+    SUPPLIER = "supplier", _("Supplier")
 
 
 class Binding(models.Model):
     """Abstract binding. `external_id` is the upstream's primary key; `external_code` the
     seller-facing key (article, offer id, our own export code). Never two meanings in one column."""
 
-    system = models.CharField(max_length=16, choices=System.choices, default=System.MOYSKLAD)
-    external_id = models.CharField(max_length=64)
-    external_code = models.CharField(max_length=255, blank=True)
-    external_updated_at = models.DateTimeField(null=True, blank=True)
-    synced_at = models.DateTimeField(null=True, blank=True)
+    system = models.CharField(_("system"), max_length=16, choices=System.choices, default=System.MOYSKLAD)
+    external_id = models.CharField(_("external ID"), max_length=64)
+    external_code = models.CharField(_("external code"), max_length=255, blank=True)
+    external_updated_at = models.DateTimeField(_("external updated at"), null=True, blank=True)
+    synced_at = models.DateTimeField(_("synced at"), null=True, blank=True)
 
     class Meta:
         abstract = True
@@ -42,60 +43,76 @@ def _binding_constraints(prefix: str, local: str) -> list:
 
 
 class CategoryBinding(Binding):
-    category = models.ForeignKey("catalog.Category", on_delete=models.CASCADE, related_name="bindings")
+    category = models.ForeignKey("catalog.Category", verbose_name=_("category"), on_delete=models.CASCADE,
+                                 related_name="bindings")
 
     class Meta:
+        verbose_name = _("category binding")
+        verbose_name_plural = _("category bindings")
         constraints = _binding_constraints("categorybinding", "category")
 
 
 class ProductBinding(Binding):
-    product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="bindings")
+    product = models.ForeignKey("catalog.Product", verbose_name=_("product"), on_delete=models.CASCADE,
+                                related_name="bindings")
 
     class Meta:
+        verbose_name = _("product binding")
+        verbose_name_plural = _("product bindings")
         constraints = _binding_constraints("productbinding", "product")
 
 
 class OfferBinding(Binding):
     """MoySklad: the product id (no variants) or the variant id — the stock reports' assortmentId."""
 
-    offer = models.ForeignKey("catalog.Offer", on_delete=models.CASCADE, related_name="bindings")
-    kind = models.CharField(max_length=16, default="product", help_text="product or variant")
+    offer = models.ForeignKey("catalog.Offer", verbose_name=_("offer"), on_delete=models.CASCADE,
+                              related_name="bindings")
+    kind = models.CharField(_("kind"), max_length=16, default="product", help_text=_("product or variant"))
 
     class Meta:
+        verbose_name = _("offer binding")
+        verbose_name_plural = _("offer bindings")
         constraints = _binding_constraints("offerbinding", "offer")
 
 
 class WarehouseBinding(Binding):
-    warehouse = models.ForeignKey("stock.Warehouse", on_delete=models.CASCADE, related_name="bindings")
+    warehouse = models.ForeignKey("stock.Warehouse", verbose_name=_("warehouse"), on_delete=models.CASCADE,
+                                  related_name="bindings")
 
     class Meta:
+        verbose_name = _("warehouse binding")
+        verbose_name_plural = _("warehouse bindings")
         constraints = _binding_constraints("warehousebinding", "warehouse")
 
 
 class JobRun(models.Model):
     class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        SUCCESS = "success", "Success"
-        FAILED = "failed", "Failed"
-        NOT_CONFIGURED = "not_configured", "Not configured"
-        SKIPPED = "skipped", "Skipped (already running)"
+        RUNNING = "running", _("Running")
+        SUCCESS = "success", _("Success")
+        FAILED = "failed", _("Failed")
+        NOT_CONFIGURED = "not_configured", _("Not configured")
+        SKIPPED = "skipped", _("Skipped (already running)")
 
-    job = models.CharField(max_length=64, db_index=True)
-    full = models.BooleanField(default=False)
-    trigger = models.CharField(max_length=32, default="beat", help_text="beat, command, admin, event")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True)
-    started_at = models.DateTimeField(db_index=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    window_from = models.DateTimeField(null=True, blank=True, help_text="Delta window start (None: full)")
-    counts = models.JSONField(default=dict, blank=True)
-    progress_done = models.PositiveIntegerField(default=0)
-    progress_total = models.PositiveIntegerField(null=True, blank=True)
-    errors = models.JSONField(default=list, blank=True, help_text="Per-record errors (first 200)")
-    error_count = models.PositiveIntegerField(default=0)
-    message = models.TextField(blank=True)
+    job = models.CharField(_("job"), max_length=64, db_index=True)
+    full = models.BooleanField(_("full"), default=False)
+    trigger = models.CharField(_("trigger"), max_length=32, default="beat", help_text=_("beat, command, admin, event"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RUNNING,
+                              db_index=True)
+    started_at = models.DateTimeField(_("started at"), db_index=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("heartbeat at"), null=True, blank=True)
+    window_from = models.DateTimeField(_("window from"), null=True, blank=True,
+                                       help_text=_("Delta window start (None: full)"))
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+    progress_done = models.PositiveIntegerField(_("progress done"), default=0)
+    progress_total = models.PositiveIntegerField(_("progress total"), null=True, blank=True)
+    errors = models.JSONField(_("errors"), default=list, blank=True, help_text=_("Per-record errors (first 200)"))
+    error_count = models.PositiveIntegerField(_("error count"), default=0)
+    message = models.TextField(_("message"), blank=True)
 
     class Meta:
+        verbose_name = _("job run")
+        verbose_name_plural = _("job runs")
         ordering = ("-started_at", "-id")
         indexes = [models.Index(fields=["job", "-started_at"])]
 
@@ -115,16 +132,21 @@ class JobState(models.Model):
     """One row per job: its cursor and its lease lock. The lock is an atomic conditional UPDATE,
     so it works the same on SQLite and PostgreSQL and frees itself if a worker dies."""
 
-    job = models.CharField(max_length=64, primary_key=True)
-    cursor = models.DateTimeField(null=True, blank=True, help_text="Start of the last successful run")
-    full_cursor = models.DateTimeField(null=True, blank=True, help_text="Start of the last successful full run")
-    locked_by = models.CharField(max_length=128, blank=True)
-    locked_until = models.DateTimeField(null=True, blank=True)
-    last_run = models.ForeignKey(JobRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    job = models.CharField(_("job"), max_length=64, primary_key=True)
+    cursor = models.DateTimeField(_("cursor"), null=True, blank=True, help_text=_("Start of the last successful run"))
+    full_cursor = models.DateTimeField(_("full cursor"), null=True, blank=True,
+                                       help_text=_("Start of the last successful full run"))
+    locked_by = models.CharField(_("locked by"), max_length=128, blank=True)
+    locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
+    last_run = models.ForeignKey(JobRun, verbose_name=_("last run"), null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
 
     class Meta:
+        verbose_name = _("job state")
+        verbose_name_plural = _("job states")
         constraints = [
-            models.CheckConstraint(condition=Q(locked_by="") | Q(locked_until__isnull=False), name="jobstate_lock_has_lease"),
+            models.CheckConstraint(condition=Q(locked_by="") | Q(locked_until__isnull=False),
+                                   name="jobstate_lock_has_lease"),
         ]
 
     def __str__(self) -> str:
@@ -137,14 +159,16 @@ class ProcessHeartbeat(models.Model):
     looks at its own row. A row per process name (a worker's `celery@host`, beat's host)."""
 
     class Kind(models.TextChoices):
-        WORKER = "worker", "Celery worker"
-        BEAT = "beat", "Celery beat"
+        WORKER = "worker", _("Celery worker")
+        BEAT = "beat", _("Celery beat")
 
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    name = models.CharField(max_length=255)
-    seen_at = models.DateTimeField(db_index=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    name = models.CharField(_("name"), max_length=255)
+    seen_at = models.DateTimeField(_("seen at"), db_index=True)
 
     class Meta:
+        verbose_name = _("process heartbeat")
+        verbose_name_plural = _("process heartbeats")
         constraints = [models.UniqueConstraint(fields=["kind", "name"], name="heartbeat_unique_process")]
 
     def __str__(self) -> str:
@@ -164,33 +188,36 @@ class Channel(models.Model):
     (`settings_changed_at` is newer than their `synced_at`)."""
 
     class Health(models.TextChoices):
-        OK = "ok", "OK"
-        UNHEALTHY = "unhealthy", "Unhealthy"
+        OK = "ok", _("OK")
+        UNHEALTHY = "unhealthy", _("Unhealthy")
 
-    system = models.CharField(max_length=16, unique=True,
+    system = models.CharField(_("system"), max_length=16, unique=True,
                               choices=[(s.value, s.label) for s in MARKETPLACES])
-    enabled = models.BooleanField(default=True, help_text="Off: nothing is pushed to this marketplace")
+    enabled = models.BooleanField(_("enabled"), default=True, help_text=_("Off: nothing is pushed to this marketplace"))
     buffer_absolute = models.PositiveIntegerField(
-        default=0, help_text="Units held back from every offer (safety stock)")
+        _("buffer absolute"), default=0, help_text=_("Units held back from every offer (safety stock)"))
     buffer_percent = models.DecimalField(
-        max_digits=5, decimal_places=2, default=Decimal(0),
+        _("buffer percent"), max_digits=5, decimal_places=2, default=Decimal(0),
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
-        help_text="Percent of the available quantity held back; the result is rounded down")
-    cap = models.PositiveIntegerField(null=True, blank=True,
-                                      help_text="Never publish more than this per offer (empty: no cap)")
-    warehouses = models.ManyToManyField("stock.Warehouse", blank=True, related_name="channels",
-                                        help_text="Our warehouses this marketplace sells from; none chosen = all")
-    health = models.CharField(max_length=16, choices=Health.choices, default=Health.OK)
-    health_message = models.TextField(blank=True)
-    health_changed_at = models.DateTimeField(null=True, blank=True)
-    settings_changed_at = models.DateTimeField(null=True, blank=True,
-                                               help_text="Buffers, cap or warehouses last changed")
-    catalog_cursor = models.DateTimeField(null=True, blank=True,
-                                          help_text="Wildberries: updatedAt of the last content card read")
-    catalog_synced_at = models.DateTimeField(null=True, blank=True,
-                                             help_text="When the marketplace catalogue was last read for keys")
+        help_text=_("Percent of the available quantity held back; the result is rounded down"))
+    cap = models.PositiveIntegerField(_("cap"), null=True, blank=True,
+                                      help_text=_("Never publish more than this per offer (empty: no cap)"))
+    warehouses = models.ManyToManyField("stock.Warehouse", verbose_name=_("warehouses"), blank=True,
+                                        related_name="channels",
+                                        help_text=_("Our warehouses this marketplace sells from; none chosen = all"))
+    health = models.CharField(_("health"), max_length=16, choices=Health.choices, default=Health.OK)
+    health_message = models.TextField(_("health message"), blank=True)
+    health_changed_at = models.DateTimeField(_("health changed at"), null=True, blank=True)
+    settings_changed_at = models.DateTimeField(_("settings changed at"), null=True, blank=True,
+                                               help_text=_("Buffers, cap or warehouses last changed"))
+    catalog_cursor = models.DateTimeField(_("catalog cursor"), null=True, blank=True,
+                                          help_text=_("Wildberries: updatedAt of the last content card read"))
+    catalog_synced_at = models.DateTimeField(_("catalog synced at"), null=True, blank=True,
+                                             help_text=_("When the marketplace catalogue was last read for keys"))
 
     class Meta:
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
         ordering = ("system",)
 
     def __str__(self) -> str:
@@ -202,11 +229,15 @@ class ChannelWarehouse(models.Model):
     channel draws from without a row here feeds the one configured in settings
     (OZON_WAREHOUSE_ID, WB_WAREHOUSE_ID, YM_WAREHOUSE_ID)."""
 
-    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="warehouse_map")
-    warehouse = models.ForeignKey("stock.Warehouse", on_delete=models.CASCADE, related_name="+")
-    external_id = models.CharField(max_length=64, help_text="The marketplace's warehouse id")
+    channel = models.ForeignKey(Channel, verbose_name=_("channel"), on_delete=models.CASCADE,
+                                related_name="warehouse_map")
+    warehouse = models.ForeignKey("stock.Warehouse", verbose_name=_("warehouse"), on_delete=models.CASCADE,
+                                  related_name="+")
+    external_id = models.CharField(_("external ID"), max_length=64, help_text=_("The marketplace's warehouse id"))
 
     class Meta:
+        verbose_name = _("channel warehouse")
+        verbose_name_plural = _("channel warehouses")
         constraints = [models.UniqueConstraint(fields=["channel", "warehouse"], name="channelwarehouse_unique")]
 
     def __str__(self) -> str:
@@ -220,43 +251,49 @@ class ChannelOffer(models.Model):
     recorded) — a stock row or kick newer than it makes the offer work for the next push."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        OK = "ok", "OK"
-        ERROR = "error", "Error"
+        PENDING = "pending", _("Pending")
+        OK = "ok", _("OK")
+        ERROR = "error", _("Error")
 
     class KeySource(models.TextChoices):
-        AUTO = "auto", "Matched automatically"
-        MANUAL = "manual", "Set by a manager"
+        AUTO = "auto", _("Matched automatically")
+        MANUAL = "manual", _("Set by a manager")
 
-    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="offers")
-    offer = models.ForeignKey("catalog.Offer", on_delete=models.CASCADE, related_name="channel_offers")
+    channel = models.ForeignKey(Channel, verbose_name=_("channel"), on_delete=models.CASCADE, related_name="offers")
+    offer = models.ForeignKey("catalog.Offer", verbose_name=_("offer"), on_delete=models.CASCADE,
+                              related_name="channel_offers")
     external_key = models.CharField(
-        max_length=255, blank=True,
-        help_text="Ozon offer_id, Wildberries chrtID (a number), Yandex Market offerId")
-    key_source = models.CharField(max_length=8, choices=KeySource.choices, default=KeySource.AUTO,
-                                  help_text="Manual keys are never overwritten by matching")
-    enabled = models.BooleanField(default=True, help_text="Off: the marketplace is told 0")
-    buffer_absolute = models.PositiveIntegerField(null=True, blank=True,
-                                                  help_text="Overrides the channel's buffer (units)")
+        _("external key"), max_length=255, blank=True,
+        help_text=_("Ozon offer_id, Wildberries chrtID (a number), Yandex Market offerId"))
+    key_source = models.CharField(_("key source"), max_length=8, choices=KeySource.choices, default=KeySource.AUTO,
+                                  help_text=_("Manual keys are never overwritten by matching"))
+    enabled = models.BooleanField(_("enabled"), default=True, help_text=_("Off: the marketplace is told 0"))
+    buffer_absolute = models.PositiveIntegerField(_("buffer absolute"), null=True, blank=True,
+                                                  help_text=_("Overrides the channel's buffer (units)"))
     buffer_percent = models.DecimalField(
-        max_digits=5, decimal_places=2, null=True, blank=True,
+        _("buffer percent"), max_digits=5, decimal_places=2, null=True, blank=True,
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
-        help_text="Overrides the channel's buffer (percent)")
-    published_qty = models.IntegerField(null=True, blank=True, help_text="What we last sent (all warehouses)")
-    published = models.JSONField(default=dict, blank=True, help_text="What we last sent, per marketplace warehouse")
-    pushed_at = models.DateTimeField(null=True, blank=True, help_text="When we last sent it")
-    synced_qty = models.IntegerField(null=True, blank=True,
-                                     help_text="What the marketplace last accepted (all warehouses)")
-    synced = models.JSONField(default=dict, blank=True,
-                              help_text="What the marketplace last accepted, per marketplace warehouse")
-    synced_at = models.DateTimeField(null=True, blank=True, help_text="Last reconciled")
-    kicked_at = models.DateTimeField(null=True, blank=True, help_text="Last told that its stock changed")
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
-    error = models.TextField(blank=True)
-    zero_since = models.DateTimeField(null=True, blank=True,
-                                      help_text="The marketplace shows 0 while we have stock to sell, since")
+        help_text=_("Overrides the channel's buffer (percent)"))
+    published_qty = models.IntegerField(_("published qty"), null=True, blank=True,
+                                        help_text=_("What we last sent (all warehouses)"))
+    published = models.JSONField(_("published"), default=dict, blank=True,
+                                 help_text=_("What we last sent, per marketplace warehouse"))
+    pushed_at = models.DateTimeField(_("pushed at"), null=True, blank=True, help_text=_("When we last sent it"))
+    synced_qty = models.IntegerField(_("synced qty"), null=True, blank=True,
+                                     help_text=_("What the marketplace last accepted (all warehouses)"))
+    synced = models.JSONField(_("synced"), default=dict, blank=True,
+                              help_text=_("What the marketplace last accepted, per marketplace warehouse"))
+    synced_at = models.DateTimeField(_("synced at"), null=True, blank=True, help_text=_("Last reconciled"))
+    kicked_at = models.DateTimeField(_("kicked at"), null=True, blank=True,
+                                     help_text=_("Last told that its stock changed"))
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(_("error"), blank=True)
+    zero_since = models.DateTimeField(_("zero since"), null=True, blank=True,
+                                      help_text=_("The marketplace shows 0 while we have stock to sell, since"))
 
     class Meta:
+        verbose_name = _("channel offer")
+        verbose_name_plural = _("channel offers")
         ordering = ("channel", "offer")
         constraints = [
             models.UniqueConstraint(fields=["channel", "offer"], name="channeloffer_unique_offer"),
@@ -272,14 +309,18 @@ class ChannelOffer(models.Model):
 class StockAudit(models.Model):
     """Every change of what a marketplace shows: old and new accepted quantity and what caused it."""
 
-    channel_offer = models.ForeignKey(ChannelOffer, on_delete=models.CASCADE, related_name="audit")
-    old = models.IntegerField(null=True, blank=True)
-    new = models.IntegerField()
-    source = models.CharField(max_length=32, help_text="event, beat, full, command, admin")
-    run = models.ForeignKey(JobRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    at = models.DateTimeField(db_index=True)
+    channel_offer = models.ForeignKey(ChannelOffer, verbose_name=_("channel offer"), on_delete=models.CASCADE,
+                                      related_name="audit")
+    old = models.IntegerField(_("old"), null=True, blank=True)
+    new = models.IntegerField(_("new"))
+    source = models.CharField(_("source"), max_length=32, help_text=_("event, beat, full, command, admin"))
+    run = models.ForeignKey(JobRun, verbose_name=_("run"), null=True, blank=True, on_delete=models.SET_NULL,
+                            related_name="+")
+    at = models.DateTimeField(_("at"), db_index=True)
 
     class Meta:
+        verbose_name = _("stock audit")
+        verbose_name_plural = _("stock audits")
         ordering = ("-at", "-id")
 
 
@@ -287,14 +328,17 @@ class StockAlert(models.Model):
     """A marketplace has shown 0 for hours while we have stock to sell there. One open alert per
     offer and channel until it clears."""
 
-    channel_offer = models.ForeignKey(ChannelOffer, on_delete=models.CASCADE, related_name="alerts")
-    opened_at = models.DateTimeField(db_index=True)
-    cleared_at = models.DateTimeField(null=True, blank=True)
-    message = models.TextField(blank=True)
-    notified = models.BooleanField(default=False, help_text="E-mail / Telegram sent")
-    notified_at = models.DateTimeField(null=True, blank=True)
+    channel_offer = models.ForeignKey(ChannelOffer, verbose_name=_("channel offer"), on_delete=models.CASCADE,
+                                      related_name="alerts")
+    opened_at = models.DateTimeField(_("opened at"), db_index=True)
+    cleared_at = models.DateTimeField(_("cleared at"), null=True, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    notified = models.BooleanField(_("notified"), default=False, help_text=_("E-mail / Telegram sent"))
+    notified_at = models.DateTimeField(_("notified at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("stock alert")
+        verbose_name_plural = _("stock alerts")
         ordering = ("-opened_at", "-id")
         constraints = [models.UniqueConstraint(fields=["channel_offer"], condition=Q(cleared_at__isnull=True),
                                                name="stockalert_one_open")]
@@ -312,12 +356,16 @@ class OrderBinding(Binding):
     fills `external_id` once MoySklad holds the order: a row with an empty `external_id` and a
     `create_attempted_at` means "MoySklad may already have it; search by externalCode first"."""
 
-    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="bindings")
-    create_attempted_at = models.DateTimeField(null=True, blank=True,
-                                               help_text="A create request was sent (answer unknown until bound)")
-    ui_url = models.CharField(max_length=500, blank=True, help_text="The order in MoySklad's web UI")
+    order = models.ForeignKey("orders.Order", verbose_name=_("order"), on_delete=models.CASCADE,
+                              related_name="bindings")
+    create_attempted_at = models.DateTimeField(_("create attempted at"), null=True, blank=True,
+                                               help_text=_("A create request was sent (answer unknown until bound)"))
+    ui_url = models.CharField(_("MoySklad UI link"), max_length=500, blank=True,
+                              help_text=_("The order in MoySklad's web UI"))
 
     class Meta:
+        verbose_name = _("order binding")
+        verbose_name_plural = _("order bindings")
         constraints = [
             models.UniqueConstraint(fields=["system", "external_id"], condition=~Q(external_id=""),
                                     name="orderbinding_unique_external"),
@@ -331,9 +379,12 @@ class CustomerBinding(Binding):
     """Our customer <-> the MoySklad counterparty their orders go to: a returning customer costs
     no lookups."""
 
-    customer = models.ForeignKey("orders.Customer", on_delete=models.CASCADE, related_name="bindings")
+    customer = models.ForeignKey("orders.Customer", verbose_name=_("customer"), on_delete=models.CASCADE,
+                                 related_name="bindings")
 
     class Meta:
+        verbose_name = _("customer binding")
+        verbose_name_plural = _("customer bindings")
         # Not unique by counterparty: two of our customers (say, one phone, two e-mails) may be
         # matched to one counterparty upstream.
         constraints = [models.UniqueConstraint(fields=["system", "customer"], name="customerbinding_unique_local")]
@@ -344,14 +395,17 @@ class OrderStateMapping(models.Model):
     the account's states by their standard names; managers edit it in the admin. An empty status
     means "this state does not change the site's status"."""
 
-    system = models.CharField(max_length=16, choices=System.choices, default=System.MOYSKLAD)
-    state_id = models.CharField(max_length=64)
-    name = models.CharField(max_length=255, help_text="The state's name upstream (for people)")
-    status = models.CharField(max_length=20, blank=True, choices=OrderStatus.choices)
-    seeded = models.BooleanField(default=True, help_text="Set automatically; False once a manager edited it")
-    updated_at = models.DateTimeField(auto_now=True)
+    system = models.CharField(_("system"), max_length=16, choices=System.choices, default=System.MOYSKLAD)
+    state_id = models.CharField(_("state ID"), max_length=64)
+    name = models.CharField(_("name"), max_length=255, help_text=_("The state's name upstream (for people)"))
+    status = models.CharField(_("status"), max_length=20, blank=True, choices=OrderStatus.choices)
+    seeded = models.BooleanField(_("seeded"), default=True,
+                                 help_text=_("Set automatically; False once a manager edited it"))
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("order state mapping")
+        verbose_name_plural = _("order state mappings")
         ordering = ("system", "name")
         constraints = [models.UniqueConstraint(fields=["system", "state_id"], name="orderstatemapping_unique")]
 
@@ -365,31 +419,33 @@ class InboundEvent(models.Model):
     MoySklad repeats (same requestId) is stored once and processed once."""
 
     class Status(models.TextChoices):
-        RECEIVED = "received", "Received"
-        PROCESSING = "processing", "Processing"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-        IGNORED = "ignored", "Ignored"
+        RECEIVED = "received", _("Received")
+        PROCESSING = "processing", _("Processing")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+        IGNORED = "ignored", _("Ignored")
 
-    system = models.CharField(max_length=16, choices=System.choices, default=System.MOYSKLAD)
-    dedup_key = models.CharField(max_length=255)
-    request_id = models.CharField(max_length=64, blank=True)
-    entity_type = models.CharField(max_length=64)
-    action = models.CharField(max_length=16)
-    entity_href = models.CharField(max_length=2048, blank=True)
-    payload = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
-    attempts = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    received_at = models.DateTimeField(db_index=True, default=timezone.now)
-    claimed_at = models.DateTimeField(null=True, blank=True)
+    system = models.CharField(_("system"), max_length=16, choices=System.choices, default=System.MOYSKLAD)
+    dedup_key = models.CharField(_("deduplication key"), max_length=255)
+    request_id = models.CharField(_("request ID"), max_length=64, blank=True)
+    entity_type = models.CharField(_("entity type"), max_length=64)
+    action = models.CharField(_("action"), max_length=16)
+    entity_href = models.CharField(_("entity link"), max_length=2048, blank=True)
+    payload = models.JSONField(_("payload"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    received_at = models.DateTimeField(_("received at"), db_index=True, default=timezone.now)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
     # The worker processing the event holds it on a short lease (syncsite.leases) renewed while it
     # works; a row `processing` whose lease ran out lost its worker and is taken up again.
-    lease_owner = models.CharField(max_length=128, blank=True, default="")
-    lease_until = models.DateTimeField(null=True, blank=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(_("lease owner"), max_length=128, blank=True, default="")
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("inbound event")
+        verbose_name_plural = _("inbound events")
         ordering = ("-received_at", "-id")
         constraints = [models.UniqueConstraint(fields=["system", "dedup_key"], name="inboundevent_unique_dedup")]
         indexes = [models.Index(fields=["status", "received_at"], name="inboundevent_sweep")]

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from . import jobs
 from .models import JobRun, JobState
 from .runs import LEASE, JobSpec
 from .schedule import SCHEDULE
+from .schedules_words import cron_words
 
 log = logging.getLogger("syncsite.jobs")
 
@@ -59,7 +61,8 @@ def job_health_list() -> list[JobHealth]:
     states = JobState.objects.in_bulk(list(jobs.JOBS), field_name="job")
     schedules: dict[str, list[str]] = {}
     for entry in SCHEDULE:
-        schedules.setdefault(entry.job, []).append(f"{entry.human}{' (full)' if entry.full else ''}")
+        schedules.setdefault(entry.job, []).append(
+            f"{cron_words(entry.cron)}{' ' + gettext('(full)') if entry.full else ''}")
     out = []
     for name, spec in jobs.JOBS.items():
         state = states.get(name)

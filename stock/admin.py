@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 from django.http import HttpRequest
 
 from integrations.models import WarehouseBinding
@@ -49,7 +50,7 @@ class StockLevelAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("warehouse", "source")
     list_select_related = ("offer", "warehouse")
     search_fields = ("offer__sku", "offer__name", "offer__barcodes__value")
-    search_help_text = "SKU, offer name or barcode"
+    search_help_text = _("SKU, offer name or barcode")
     fields = ("offer", "warehouse", "stock", "reserve", "available", "source", "checked_at", "updated_at")
     readonly_fields = fields
     show_full_result_count = False  # offers × warehouses rows: skip the extra COUNT(*)
@@ -62,7 +63,7 @@ class StockHoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("release_reason", "handed_over_to", "warehouse", "source")
     list_select_related = ("offer", "warehouse")
     search_fields = ("ref", "offer__sku")
-    search_help_text = "hold ref (orderline:ID) or SKU"
+    search_help_text = _("hold ref (orderline:ID) or SKU")
     date_hierarchy = "created_at"
     list_per_page = 100
 
@@ -76,7 +77,7 @@ class StockChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("source", "via", "warehouse")
     list_select_related = ("offer", "warehouse")
     search_fields = ("offer__sku",)
-    search_help_text = "exact SKU"
+    search_help_text = _("exact SKU")
     date_hierarchy = "at"
     list_per_page = 100
     show_full_result_count = False  # the log grows by the hundred thousand: skip the extra COUNT(*)
@@ -88,15 +89,15 @@ class StockChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return queryset, False
         return queryset.filter(offer__sku=term), False
 
-    @admin.display(description="stock")
+    @admin.display(description=_("stock"))
     def stock_display(self, change: StockChange) -> str:
         return f"{_num(change.previous_stock)} → {_num(change.new_stock)}"
 
-    @admin.display(description="reserve")
+    @admin.display(description=_("reserve"))
     def reserve_display(self, change: StockChange) -> str:
         return f"{_num(change.previous_reserve)} → {_num(change.new_reserve)}"
 
-    @admin.display(description="available")
+    @admin.display(description=_("available"))
     def available_display(self, change: StockChange) -> str:
         return f"{_num(change.previous_available)} → {_num(change.new_available)}"
 

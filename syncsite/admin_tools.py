@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
@@ -67,6 +68,6 @@ class BindingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_list_select_related(self, request: HttpRequest) -> tuple:
         return (self.local_field,)
 
-    @admin.display(description="local row")
+    @admin.display(description=_("local row"))
     def local_display(self, binding: Any) -> str:
         return admin_link(getattr(binding, self.local_field))

@@ -102,6 +102,9 @@ def main() -> int:
     env.setdefault("MOYSKLAD_WEBHOOK_TOKEN", configured.get("MOYSKLAD_WEBHOOK_TOKEN") or state["webhook_token"])
     env.setdefault("ONEC_WEBHOOK_TOKEN", configured.get("ONEC_WEBHOOK_TOKEN") or state["onec_webhook_token"])
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # The shop's managers work in Russian: the admin speaks it unless the browser asks for English
+    # (or the header's switch says otherwise).
+    env.setdefault("LANGUAGE_CODE", "ru")
     if not real_moysklad:
         for key, value in sandbox_env(sandbox_url).items():
             env.setdefault(key, value)

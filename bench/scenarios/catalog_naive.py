@@ -20,6 +20,7 @@ class NaiveComparison(Scenario):
     issue = 2
     order = 20
     title = "naive update_or_create import (15 % of the catalog) vs moysklad-catalog, rate limit off"
+    databases = ("postgresql",)
     full = {"products": 10_000, "variant_share": 0.2, "variants_per_product": 3, "stores": 3, "rate_limit": False,
             "naive_page_size": 100, "naive_share": 0.15}
     quick = {"products": 1_000}

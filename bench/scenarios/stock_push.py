@@ -69,6 +69,7 @@ class StockPush(Scenario):
     issue = 4
     order = 10
     title = "full push of N offers (Ozon's windows scaled) vs each rate bound, then 1% changed: calls vs the minimum"
+    databases = ("postgresql",)   # bound by the marketplaces' limits, not the database
     full = {"offers": 40_000, "changed_share": 0.01, "scale": SCALE, "variant_share": 0}
     quick = {"offers": 3_000}
     allowance = (100, 15)

@@ -29,6 +29,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from syncsite import safejson
+from syncsite.inbound import json_error, read_post_body
 
 from .events import InvalidNotification, events_store, notification_parse
 
@@ -38,8 +39,7 @@ PREFIX = "/webhooks/moysklad"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
-def _error(status: int, code: str, detail: str) -> JsonResponse:
-    return JsonResponse({"error": code, "detail": detail}, status=status)
+_error = json_error
 
 
 def not_found() -> JsonResponse:
@@ -72,22 +72,10 @@ def moysklad_webhook(request: HttpRequest, token: str | None = None) -> JsonResp
     if not token_ok(token):
         log.warning("moysklad.webhook.bad-token from=%s", request.META.get("REMOTE_ADDR"))
         return not_found()
-    if request.method != "POST":
-        response = _error(405, "method_not_allowed", "POST only")
-        response["Allow"] = "POST"
-        return response
-    limit = settings.WEBHOOK_MAX_BODY
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        log.warning("moysklad.webhook.too-large length=%s", declared)
-        return _error(413, "too_large", f"body over {limit} bytes")
-    raw = request.read(limit + 1)
-    if len(raw) > limit:
-        log.warning("moysklad.webhook.too-large read=%s", len(raw))
-        return _error(413, "too_large", f"body over {limit} bytes")
+    raw = read_post_body(request)
+    if isinstance(raw, JsonResponse):
+        log.warning("moysklad.webhook.refused status=%s", raw.status_code)
+        return raw
     request_id = request.GET.get("requestId", "")
     try:
         if request_id and not _REQUEST_ID.fullmatch(request_id):

@@ -22,6 +22,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from syncsite import safejson
+from syncsite.inbound import json_error, read_post_body
 
 from .mapping import InvalidItems, items_parse
 from .models import StockPush
@@ -33,8 +34,7 @@ log = logging.getLogger("syncsite.onec.webhook")
 MAX_ITEMS = 50_000
 
 
-def _error(status: int, code: str, detail: str, **extra) -> JsonResponse:
-    return JsonResponse({"error": code, "detail": detail, **extra}, status=status)
+_error = json_error
 
 
 def _digest(value: str) -> bytes:
@@ -57,20 +57,9 @@ def onec_stock_webhook(request: HttpRequest) -> JsonResponse:
         response = _error(401, "unauthorized", "Authorization: Bearer ONEC_WEBHOOK_TOKEN required")
         response["WWW-Authenticate"] = 'Bearer realm="1c"'
         return response
-    if request.method != "POST":
-        response = _error(405, "method_not_allowed", "POST only")
-        response["Allow"] = "POST"
-        return response
-    limit = settings.WEBHOOK_MAX_BODY
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        return _error(413, "too_large", f"body over {limit} bytes")
-    raw = request.read(limit + 1)
-    if len(raw) > limit:
-        return _error(413, "too_large", f"body over {limit} bytes")
+    raw = read_post_body(request)
+    if isinstance(raw, JsonResponse):
+        return raw
     try:
         data = safejson.loads(raw)
         items, bad = items_parse(data)

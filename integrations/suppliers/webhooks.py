@@ -15,11 +15,11 @@ import re
 import time
 from datetime import datetime, timezone as dt_timezone
 
-from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from syncsite import safejson
+from syncsite.inbound import json_error, read_post_body
 
 from .events import Replayed, event_store
 from .feeds import clean_sku, whole_number
@@ -33,8 +33,7 @@ _TIMESTAMP = re.compile(r"\d{1,12}")
 _SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
 
 
-def _error(status: int, code: str, detail: str) -> JsonResponse:
-    return JsonResponse({"error": code, "detail": detail}, status=status)
+_error = json_error
 
 
 def sign(secret: str, timestamp: str | int, body: bytes) -> str:
@@ -67,20 +66,9 @@ def supplier_stock_webhook(request: HttpRequest, slug: str) -> JsonResponse:
     supplier = Supplier.objects.filter(slug=slug, active=True).exclude(webhook_secret="").first()
     if supplier is None:
         return _error(404, "unknown_supplier", "no such supplier webhook")
-    if request.method != "POST":
-        response = _error(405, "method_not_allowed", "POST only")
-        response["Allow"] = "POST"
-        return response
-    limit = settings.WEBHOOK_MAX_BODY
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        return _error(413, "too_large", f"body over {limit} bytes")
-    raw = request.read(limit + 1)
-    if len(raw) > limit:
-        return _error(413, "too_large", f"body over {limit} bytes")
+    raw = read_post_body(request)
+    if isinstance(raw, JsonResponse):
+        return raw
     timestamp = request.headers.get("X-Timestamp", "").strip()
     signature = request.headers.get("X-Signature", "").strip()
     if not timestamp or not signature:

@@ -93,10 +93,15 @@ MIDDLEWARE = [
     # so gunicorn with DEBUG off needs no separate web server for them.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The admin speaks the language the manager chose (the header's switch, kept in a cookie), else
+    # the browser's Accept-Language, else LANGUAGE_CODE.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # An admin action posted by someone without the change permission: 403 (read-only role).
+    "syncsite.admin_guard.AdminActionPermissionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -143,10 +148,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# Russian and English. LANGUAGE_CODE is the fallback for a browser that asks for neither (`make run`
+# sets ru). Times are stored in UTC (USE_TZ) and shown in TIME_ZONE: the shop's Moscow time.
+LANGUAGES = [("ru", "Русский"), ("en", "English")]
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_NAME = "syncsite_language"
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/Moscow")
 USE_I18N = True
 USE_TZ = True
+# 24-hour dates in English too ("4 Dec 2026, 16:24", never "4:24 p.m."): syncsite/formats/<lang>.
+FORMAT_MODULE_PATH = ["syncsite.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))

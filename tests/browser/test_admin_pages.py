@@ -14,13 +14,14 @@ from .conftest import browser_missing
 if (_missing := browser_missing()) is not None:
     pytest.skip(_missing, allow_module_level=True)
 
-from django.utils import timezone  # noqa: E402
+from django.utils import dateformat, timezone  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from integrations import jobs  # noqa: E402
+from integrations.schedule import SCHEDULE  # noqa: E402
 from integrations.models import JobRun, JobState, OfferBinding, ProductBinding, System  # noqa: E402
 from tests.factories import make_category, make_offer, make_product, make_stock, make_warehouse  # noqa: E402
 
@@ -123,16 +124,19 @@ def test_manager_logs_in_and_sees_sync_health(browser, manager, job_runs, reques
         assert status == expected_status.get(name, "—"), f"{name}: {status!r}"
         assert (last_run == "never") == (name not in expected_status)
         assert lock == "free"
-        assert buttons.split() == ["Sync", "now", "Full", "sync"]
+        # "Full sync" only where the job has a full mode (a nightly full run in its schedule).
+        has_full = any(e.full for e in SCHEDULE if e.job == name)
+        assert buttons.split() == (["Sync", "now", "Full", "sync"] if has_full else ["Sync", "now"])
     catalog = rows["moysklad-catalog"].find_elements(By.TAG_NAME, "td")
-    assert catalog[5].text.startswith(f"{timezone.localtime(job_runs['ok'].started_at):%Y-%m-%d %H:%M}")
+    # Moscow time on a 24-hour clock ("4 Dec 2026, 16:24"), never "4:24 p.m."
+    assert catalog[5].text.startswith(dateformat.format(timezone.localtime(job_runs['ok'].started_at), "j M Y, H:i"))
     assert "MoySklad answered 503" in rows["moysklad-stock"].text
 
     # The runs below the overview: what each run did, newest first.
     runs = [row_cells(r) for r in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")]
     assert [(r["job"], r["status_display"]) for r in runs] == [("moysklad-stock", "Failed"),
                                                               ("moysklad-catalog", "Success")]
-    assert runs[1]["counts_display"] == "products_updated 41, requests 9, offers_created 3"
+    assert runs[1]["counts_display"] == "products updated: 41\nrequests: 9\noffers created: 3"
     assert runs[1]["duration_display"] == "42.0 s"
     assert runs[0]["error_count"] == "1"
     screenshot(browser, request.node.name)

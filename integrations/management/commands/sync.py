@@ -2,6 +2,7 @@
 in this process, with a progress bar and a summary."""
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from tqdm import tqdm
 
 from integrations import jobs
@@ -41,10 +42,11 @@ class Command(BaseCommand):
             bar.close()
         self.stdout.write(self._summary(run))
         if run.status == JobRun.Status.FAILED:
-            self.stderr.write(self.style.ERROR(f"{spec.name} failed: {run.message}"))
+            self.stderr.write(self.style.ERROR(_("%(job)s failed: %(message)s") % {"job": spec.name,
+                                                                                 "message": run.message}))
             raise SystemExit(1)
         if run.status == JobRun.Status.SKIPPED:
-            self.stderr.write(f"{spec.name}: another run of this job is in progress; nothing done")
+            self.stderr.write(_("%(job)s: another run of this job is in progress; nothing done") % {"job": spec.name})
             raise SystemExit(1)
 
     def _summary(self, run: JobRun) -> str:
@@ -53,7 +55,7 @@ class Command(BaseCommand):
         for key, value in sorted(run.counts.items()):
             lines.append(f"  {key:<28} {value}")
         if run.error_count:
-            lines.append(f"  record errors: {run.error_count} (first ones below; all in the admin)")
+            lines.append("  " + _("record errors: %(n)s (first ones below; all in the admin)") % {"n": run.error_count})
             for err in run.errors[:10]:
                 lines.append(f"    {err['ref']}: {err['error']}")
         return "\n".join(lines)
@@ -67,6 +69,6 @@ class Command(BaseCommand):
         for name, spec in sorted(jobs.JOBS.items()):
             state = states.get(name)
             last = state.last_run if state else None
-            last_txt = (f"{timezone.localtime(last.started_at):%Y-%m-%d %H:%M:%S} {last.status}" if last else "never")
-            configured = "" if spec.configured() else "  [not configured]"
+            last_txt = (f"{timezone.localtime(last.started_at):%Y-%m-%d %H:%M:%S} {last.status}" if last else _("never"))
+            configured = "" if spec.configured() else "  " + _("[not configured]")
             self.stdout.write(f"{name:<26} {', '.join(by_job.get(name, ['on demand'])):<40} {last_txt}{configured}")

@@ -101,8 +101,8 @@ def test_staff_without_permission_cannot_sync(client, delay):
     response = client.get(reverse(CHANGELIST))
     assert response.status_code == 200
     assert "Full sync" not in response.content.decode()
-    response = client.post(reverse(SYNC), {"job": "moysklad-stock"}, follow=True)
-    assert any("may not" in m for m in _messages(response))
+    response = client.post(reverse(SYNC), {"job": "moysklad-stock"})
+    assert response.status_code == 403
     delay.assert_not_called()
 
 

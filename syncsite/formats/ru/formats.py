@@ -1,0 +1,6 @@
+"""Russian dates: Django's own, with a 24-hour clock to the minute (the default adds seconds)."""
+DATE_FORMAT = "j E Y г."
+TIME_FORMAT = "H:i"
+DATETIME_FORMAT = "j E Y г. H:i"
+SHORT_DATE_FORMAT = "d.m.Y"
+SHORT_DATETIME_FORMAT = "d.m.Y H:i"
