@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timezone as dt_timezone
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -346,4 +347,17 @@ def dashboard_context(now: datetime | None = None) -> dict:
     summary = {c: sum(1 for f in flows if f.colour == c) for c in (GREEN, AMBER, RED, GREY)}
     return {"flows": flows, "changes": changes, "rules": [(COLOURS[c], LABELS[c], text) for c, text in RULES],
             "summary": [(COLOURS[c], LABELS[c], n) for c, n in summary.items()], "now": now,
-            "any_running": any(f.running for f in flows)}
+            "any_running": any(f.running for f in flows), "circuits": circuits_open(now)}
+
+
+def circuits_open(now: datetime) -> list[dict]:
+    """Upstreams whose calls are paused by their circuit breaker (integrations/http/ratelimit.py):
+    the system, how many failures in a row, until when. Never fails the page."""
+    from .http.ratelimit import open_circuits
+
+    try:
+        found = open_circuits()
+    except Exception:
+        return []
+    return [{"system": c["name"].split(":")[0], "failures": c["failures"],
+             "until": datetime.fromtimestamp(c["until"], tz=dt_timezone.utc)} for c in found]

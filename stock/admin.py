@@ -16,6 +16,7 @@ from django.http import HttpRequest
 
 from integrations.models import WarehouseBinding
 from syncsite.admin_tools import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from syncsite.csv_export import export_csv_action
 
 from .models import StockChange, StockHold, StockLevel, Warehouse
 
@@ -81,6 +82,9 @@ class StockChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "at"
     list_per_page = 100
     show_full_result_count = False  # the log grows by the hundred thousand: skip the extra COUNT(*)
+    actions = [export_csv_action(["at", "offer__sku", "warehouse__code", "source", "via", "previous_stock",
+                                  "new_stock", "previous_reserve", "new_reserve", "previous_available",
+                                  "new_available"], description=_("Export the selected changes to CSV"))]
 
     def get_search_results(self, request: HttpRequest, queryset, search_term: str):
         # An exact SKU walks the (offer, at) index; a substring search would scan the whole log.

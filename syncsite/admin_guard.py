@@ -3,8 +3,9 @@
 Django's admin lists an action for anyone who may see the list unless the action names the
 permissions it needs, and a POST for an action it does not list comes back as the same page with
 "no action selected". A read-only manager must get neither: an action posted to a model's list
-needs the change permission on that model (delete_selected keeps Django's own delete check), and
-answers 403 without it. Superusers have every permission."""
+needs the change permission on that model (delete_selected keeps Django's own delete check; an
+action that only reads, like a CSV export, declares allowed_permissions = ("view",) and needs the
+view permission), and answers 403 without it. Superusers have every permission."""
 from __future__ import annotations
 
 from typing import Callable
@@ -40,5 +41,11 @@ class AdminActionPermissionMiddleware:
         if action == "delete_selected":
             return
         opts = model_admin.model._meta
+        found = model_admin.get_actions(request).get(action)
+        if found and tuple(getattr(found[0], "allowed_permissions", ())) == ("view",):
+            # a read (an export): seeing the list is enough
+            if user.has_perm(f"{opts.app_label}.view_{opts.model_name}"):
+                return
+            raise PermissionDenied("this action needs the view permission")
         if not user.has_perm(f"{opts.app_label}.change_{opts.model_name}"):
             raise PermissionDenied("this action needs the change permission")

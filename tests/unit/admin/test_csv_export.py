@@ -21,3 +21,23 @@ def test_the_file_opens_in_russian_excel():
     assert body.startswith("\ufeffsku;name\r\n")
     assert "A-1;'=cmd|' /C calc'!A0" in body and "B-2;Ёлка" in body
     assert response["Content-Disposition"] == 'attachment; filename="x.csv"'
+
+
+def test_a_read_only_manager_exports_stock_changes_and_formula_names_are_defused(client, db):
+    from django.contrib.auth.models import Group, User
+
+    from stock.models import StockChange
+    from tests.factories import make_offer, make_warehouse
+
+    offer, w = make_offer(sku='=HYPERLINK("x")'), make_warehouse(code="main")
+    change = StockChange.objects.create(offer=offer, warehouse=w, source="moysklad", via="sync", previous_stock=0,
+                                        new_stock=5, previous_reserve=0, new_reserve=0, previous_available=0,
+                                        new_available=5, at="2026-01-02T10:00:00Z")
+    user = User.objects.create_user("viewer", password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name="read-only"))
+    client.force_login(user)
+    response = client.post("/admin/stock/stockchange/", {"action": "export_csv", "_selected_action": [change.pk],
+                                                         "index": 0})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    body = response.content.decode("utf-8")
+    assert "'=HYPERLINK" in body and ";5.000;" in body

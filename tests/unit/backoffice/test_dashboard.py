@@ -148,3 +148,18 @@ def test_each_marketplace_is_a_part_of_the_stock_flow(admin_client, monkeypatch)
     assert flows["marketplace-stock"].colour == dashboard.AMBER
     html = admin_client.get(reverse("admin:index")).content.decode()
     assert "401 token revoked" in html
+
+
+def test_an_upstream_whose_circuit_is_open_is_named_on_the_home_page(admin_client, settings, tmp_path):
+    from integrations.http import ratelimit
+
+    settings.REDIS_URL = ""
+    settings.RATE_LIMIT_DIR = str(tmp_path)
+    limiter = ratelimit.limiter_for("wildberries:abc:stocks", units=10, window=1.0, parallel=1)
+    try:
+        limiter.circuit_failed(1, 300)
+        html = admin_client.get("/admin/").content.decode()
+        assert 'id="circuits"' in html and "wildberries failed 1 times in a row" in html
+    finally:
+        limiter.reset()
+        ratelimit._registry.clear()
