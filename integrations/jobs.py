@@ -58,6 +58,15 @@ def order_created(order_id: int) -> None:
     publisher.publish(order_export_task, order_id)
 
 
+def order_status_changed(order_id: int) -> None:
+    """The kick from orders.services after a marketplace order's status change commits: the
+    outbox plans and runs its marketplace action now (`marketplace-order-actions` catches a lost
+    kick within a minute)."""
+    from .marketplace_orders.outbox import kick
+
+    kick()
+
+
 def stock_changed(*, offer_ids: list[int], restocked: list[int]) -> None:
     """The hook from stock.services after a stock change commits: what we can sell of `offer_ids`
     changed (and `restocked` went from nothing to something in total). The marketplaces get a

@@ -41,6 +41,14 @@ SCHEDULE: tuple[Entry, ...] = (
           "full push, reconciling drift on the marketplace side; after the 03:47 full stock read. "
           "Ozon's 80-a-minute budget makes 100,000 offers take about 13 minutes",
           full=True, expires=3 * 3600),
+    Entry("marketplace-orders", crontab(minute="*/2"), "every 2 min",
+          "new marketplace orders hold their stock within minutes even without push notifications "
+          "(each marketplace's order list is cheap: one call per 50–100 orders)", expires=100),
+    Entry("marketplace-order-actions", crontab(), "every minute",
+          "the outbox sweep behind the after-commit kick: a lost task delays a shipment call by a minute",
+          expires=50),
+    Entry("marketplace-returns", crontab(minute="9-59/15"), "every 15 min",
+          "returns move slowly (days); WB claims allow 20 calls a minute", expires=800),
     Entry("marketplace-stock-alerts", crontab(minute="7-59/10"), "every 10 min",
           "offers shown as 0 for 2 h while we have stock to sell: one alert each until it clears",
           expires=540),

@@ -95,6 +95,17 @@ class Order(models.Model):
     export_lease_until = models.DateTimeField(null=True, blank=True,
                                               help_text="An exporter holds this order until then")
     export_lease_owner = models.CharField(max_length=128, blank=True)
+    # Marketplace orders: what the channel itself says (its raw status, when it placed and last
+    # changed the order) and whether a line needs a manager (a SKU we do not know).
+    placed_at = models.DateTimeField(null=True, blank=True,
+                                     help_text="When the channel says the order was placed (UTC)")
+    source_status = models.CharField(max_length=64, blank=True,
+                                     help_text="The channel's own status (Ozon status, WB supplierStatus/wbStatus, "
+                                               "YM status/substatus)")
+    source_updated_at = models.DateTimeField(null=True, blank=True,
+                                             help_text="The channel's last change applied to this order")
+    flagged = models.BooleanField(default=False, db_index=True,
+                                  help_text="A line names a SKU we do not know: a manager must look")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -103,7 +114,8 @@ class Order(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "source_order_id"], name="order_unique_source_id"),
         ]
-        indexes = [models.Index(fields=["export_state", "id"], name="order_export_outbox")]
+        indexes = [models.Index(fields=["export_state", "id"], name="order_export_outbox"),
+                   models.Index(fields=["updated_at", "id"], name="order_changed_feed")]
 
     def __str__(self) -> str:
         return self.number or f"order {self.pk}"
@@ -118,8 +130,14 @@ class Order(models.Model):
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveSmallIntegerField(default=0)
-    offer = models.ForeignKey("catalog.Offer", on_delete=models.PROTECT, related_name="order_lines")
+    # Empty only for a flagged line: a marketplace sold a SKU we do not know. The line is kept
+    # (the order is real) but holds no stock and goes to no warehouse until a manager sorts it out.
+    offer = models.ForeignKey("catalog.Offer", on_delete=models.PROTECT, related_name="order_lines",
+                              null=True, blank=True)
     sku = models.CharField(max_length=255)
+    external_sku = models.CharField(max_length=255, blank=True,
+                                    help_text="The channel's own key for the line (offer id, chrtId, shopSku)")
+    flagged = models.BooleanField(default=False, help_text="Unknown SKU: kept for a manager, holds no stock")
     name = models.CharField(max_length=512)
     quantity = models.DecimalField(max_digits=14, decimal_places=3)
     price = models.DecimalField(max_digits=14, decimal_places=2, help_text="Unit price at order time")
@@ -127,7 +145,9 @@ class OrderLine(models.Model):
 
     class Meta:
         ordering = ("order", "position", "id")
-        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="orderline_quantity_positive")]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="orderline_quantity_positive"),
+                       models.CheckConstraint(condition=Q(offer__isnull=False) | Q(flagged=True),
+                                              name="orderline_offer_or_flagged")]
 
     def __str__(self) -> str:
         return f"{self.sku} × {self.quantity}"

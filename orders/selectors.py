@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from .models import ExportState, Order, OrderLine, OrderStatusChange
 
@@ -33,3 +33,27 @@ def order_list_export_pending(*, limit: int = 5000) -> list[int]:
     """The outbox: ids of orders MoySklad does not hold yet, oldest first."""
     pending = Order.objects.filter(export_state=ExportState.PENDING).order_by("id")
     return list(pending.values_list("pk", flat=True)[:limit])
+
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+
+
+def order_list_changed(*, source: str | None = None, status: str | None = None, updated_since=None,
+                       after: tuple | None = None, limit: int = DEFAULT_PAGE_SIZE) -> tuple[list[Order], tuple | None]:
+    """Every channel's orders, oldest change first (keyset on (updated_at, id)): a page and the
+    position after its last row (None on the last page). Lines and history are prefetched."""
+    qs = _detail_qs()
+    if source:
+        qs = qs.filter(source=source)
+    if status:
+        qs = qs.filter(status=status)
+    if updated_since is not None:
+        qs = qs.filter(updated_at__gte=updated_since)
+    if after is not None:
+        moment, order_id = after
+        qs = qs.filter(Q(updated_at__gt=moment) | Q(updated_at=moment, pk__gt=order_id))
+    rows = list(qs.order_by("updated_at", "id")[:limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, ((rows[-1].updated_at, rows[-1].pk) if more and rows else None)

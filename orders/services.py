@@ -114,6 +114,8 @@ class LineRequest:
     sku: str
     quantity: Decimal | int
     price: Decimal | None = None  # marketplace orders carry their own price; site orders use ours
+    name: str = ""                # the channel's name for the line (kept on a flagged line)
+    external_sku: str = ""        # the channel's own key for the line
 
 
 @dataclass(frozen=True)
@@ -137,10 +139,11 @@ def request_hash(payload: Mapping) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _validate(customer: CustomerData, items: Sequence[LineRequest]) -> list[tuple[str, Decimal]]:
+def _validate(customer: CustomerData, items: Sequence[LineRequest], *,
+              require_contact: bool = True) -> list[tuple[str, Decimal]]:
     if not (customer.name or "").strip():
         raise OrderInvalid("customer.name is required", field="customer.name")
-    if not (customer.email or "").strip() and not phone_digits(customer.phone):
+    if require_contact and not (customer.email or "").strip() and not phone_digits(customer.phone):
         raise OrderInvalid("customer.email or customer.phone is required", field="customer.email")
     if customer.email and not _EMAIL.match(customer.email.strip()):
         raise OrderInvalid(f"customer.email {customer.email!r} is not an e-mail address", field="customer.email")
@@ -193,6 +196,10 @@ def customer_get_or_create(*, name: str, email: str = "", phone: str = "") -> Cu
     if customer is None and digits:
         customer = next((c for c in Customer.objects.filter(phone_digits=digits).order_by("id")
                          if not (email and c.email and c.email != email)), None)
+    if customer is None and not email and not digits:
+        # A buyer the channel does not name (marketplace FBS orders): one customer per name, so
+        # MoySklad gets one counterparty ("Покупатель Ozon"), not one per order.
+        customer = Customer.objects.filter(name=name.strip()[:255], email="", phone_digits="").order_by("id").first()
     if customer is None:
         customer = Customer.objects.create(name=name.strip()[:255], email=email, phone=(phone or "").strip()[:64],
                                            phone_digits=digits)
@@ -203,8 +210,9 @@ def order_create(*, customer: CustomerData, items: Sequence[LineRequest], source
                  source_order_id: str | None = None, idempotency_key: str | None = None,
                  shipping_method: str = "", shipping_address: str = "", comment: str = "",
                  enforce_stock: bool = True, request_fingerprint: str = "", by: str | None = None,
-                 warehouse_ids: Sequence[int] | None = None, preferred_warehouse_ids: Sequence[int] = ()
-                 ) -> OrderCreated:
+                 warehouse_ids: Sequence[int] | None = None, preferred_warehouse_ids: Sequence[int] = (),
+                 require_contact: bool = True, flag_unknown: bool = False, placed_at=None,
+                 source_status: str = "", source_updated_at=None) -> OrderCreated:
     """Create an order, holding its stock in one warehouse, or return the order already stored
     under the same idempotency key (or the same source order id, for marketplace imports).
 
@@ -213,8 +221,13 @@ def order_create(*, customer: CustomerData, items: Sequence[LineRequest], source
     is for orders a marketplace has already sold: they are held in the warehouse that has the
     most of them and never fail for stock. Raises `OrderInvalid` (which line, which field) or
     `InsufficientStock`.
+
+    Marketplace imports: `require_contact=False` (the channel does not share the buyer's
+    contacts), `flag_unknown=True` keeps a line whose SKU we do not know as a flagged line (no
+    offer, no hold; the order is flagged for a manager) instead of refusing the order, and
+    `placed_at` / `source_status` / `source_updated_at` record what the channel says.
     """
-    wanted = _validate(customer, items)
+    wanted = _validate(customer, items, require_contact=require_contact)
     key = (idempotency_key or "").strip() or None
     existing = _existing(key, source, source_order_id)
     if existing:
@@ -222,6 +235,12 @@ def order_create(*, customer: CustomerData, items: Sequence[LineRequest], source
 
     skus = [sku for sku, _ in wanted]
     offers = {o.sku: o for o in Offer.objects.filter(sku__in=skus).select_related("product")}
+    unknown: list[tuple[LineRequest, str, Decimal]] = []
+    if flag_unknown:
+        keep = [i for i, (sku, _qty) in enumerate(wanted)
+                if offers.get(sku) is not None and not offers[sku].archived and not offers[sku].product.archived]
+        unknown = [(items[i], sku, qty) for i, (sku, qty) in enumerate(wanted) if i not in keep]
+        wanted, items = [wanted[i] for i in keep], [items[i] for i in keep]
     for i, (sku, _qty) in enumerate(wanted):
         offer = offers.get(sku)
         if offer is None or offer.archived or offer.product.archived:
@@ -235,7 +254,9 @@ def order_create(*, customer: CustomerData, items: Sequence[LineRequest], source
                                    source_order_id=source_order_id, key=key, shipping_method=shipping_method,
                                    shipping_address=shipping_address, comment=comment, enforce_stock=enforce_stock,
                                    fingerprint=request_fingerprint, by=by or source, warehouse_ids=warehouse_ids,
-                                   preferred=preferred_warehouse_ids)
+                                   preferred=preferred_warehouse_ids, unknown=unknown,
+                                   channel={"placed_at": placed_at, "source_status": (source_status or "")[:64],
+                                            "source_updated_at": source_updated_at})
     except IntegrityError:
         # Another request with the same key (or source order id) committed first: answer its order.
         existing = _existing(key, source, source_order_id)
@@ -267,7 +288,8 @@ def _existing(key: str | None, source: str, source_order_id: str | None) -> Orde
 
 
 def _create_locked(*, customer, wanted, items, offers, source, source_order_id, key, shipping_method,
-                   shipping_address, comment, enforce_stock, fingerprint, by, warehouse_ids, preferred):
+                   shipping_address, comment, enforce_stock, fingerprint, by, warehouse_ids, preferred,
+                   unknown=(), channel=None):
     # One order, one warehouse: the shipping store when it holds every line, else the store with
     # the most that does (its levels stay locked until commit). MoySklad's reserve then lands
     # where our hold is, since the export names that store.
@@ -278,7 +300,7 @@ def _create_locked(*, customer, wanted, items, offers, source, source_order_id, 
     try:
         warehouse_id = stock_services.stock_allocate(lines=[(offers[sku].pk, qty) for sku, qty in wanted],
                                                      warehouse_ids=candidates, preferred=preferred,
-                                                     enforce=enforce_stock)
+                                                     enforce=enforce_stock) if wanted else None
     except stock_services.StockShortError as exc:
         sku, _qty = wanted[exc.line]
         # Under the lock, a racing request with our key may have committed: answer its order.
@@ -297,7 +319,8 @@ def _create_locked(*, customer, wanted, items, offers, source, source_order_id, 
                   customer_email=(customer.email or "").strip()[:254], customer_phone=(customer.phone or "").strip()[:64],
                   idempotency_key=key, shipping_method=(shipping_method or "")[:64],
                   shipping_address=shipping_address or "", comment=comment or "", request_hash=fingerprint,
-                  status=OrderStatus.PENDING, status_changed_at=now)
+                  status=OrderStatus.PENDING, status_changed_at=now, flagged=bool(unknown),
+                  **{k: v for k, v in (channel or {}).items() if v is not None})
     order.source_order_id = (source_order_id or str(order.uid))[:128]
     order.save()
     order.number = f"{NUMBER_PREFIX.get(source, 'X')}-{order.pk:06d}"
@@ -306,7 +329,12 @@ def _create_locked(*, customer, wanted, items, offers, source, source_order_id, 
         offer = offers[sku]
         price = items[i].price if items[i].price is not None else offer.price
         lines.append(OrderLine(order=order, position=i, offer=offer, sku=sku, name=offer.name[:512],
-                               quantity=qty, price=Decimal(price).quantize(Decimal("0.01"))))
+                               quantity=qty, price=Decimal(price).quantize(Decimal("0.01")),
+                               external_sku=(items[i].external_sku or "")[:255]))
+    for j, (item, sku, qty) in enumerate(unknown, start=len(lines)):
+        lines.append(OrderLine(order=order, position=j, offer=None, sku=sku[:255], name=(item.name or sku)[:512],
+                               quantity=qty, price=Decimal(item.price or 0).quantize(Decimal("0.01")),
+                               external_sku=(item.external_sku or "")[:255], flagged=True))
     OrderLine.objects.bulk_create(lines)
     if any(line.pk is None for line in lines):  # a backend that cannot return ids from bulk inserts
         lines = list(order.lines.order_by("position"))
@@ -315,14 +343,22 @@ def _create_locked(*, customer, wanted, items, offers, source, source_order_id, 
         # beyond what is there: the units are owed, and a restock serves them first.
         stock_services.stock_holds_place(
             holds=[stock_services.HoldRequest(offer_id=line.offer_id, warehouse_id=warehouse_id,
-                                              quantity=line.quantity, ref=line.hold_ref) for line in lines],
+                                              quantity=line.quantity, ref=line.hold_ref)
+                   for line in lines if line.offer_id is not None],
             source=source, via="order")
     order.total = sum((line.total for line in lines), Decimal("0.00"))
     order.save(update_fields=["number", "total"])
     OrderStatusChange.objects.create(order=order, from_status="", to_status=OrderStatus.PENDING, at=now, by=by)
     transaction.on_commit(partial(_kick_export, order.pk), robust=True)
-    log.info("orders.created order=%s source=%s lines=%s total=%s", order.number, source, len(lines), order.total)
+    log.info("orders.created order=%s source=%s lines=%s flagged=%s total=%s", order.number, source, len(lines),
+             len(unknown), order.total)
     return order, True
+
+
+def _kick_status_changed(order_id: int) -> None:
+    from integrations.jobs import order_status_changed  # the greppable call, as for the export
+
+    order_status_changed(order_id)
 
 
 def _kick_export(order_id: int) -> None:
@@ -356,6 +392,9 @@ def order_status_set(*, order: Order | int, status: str, by: str, at=None, note:
             _holds_release(locked, reason=HOLDS_END[status])
         if change.notify:
             transaction.on_commit(partial(_queue_status_email, change.pk), robust=True)
+        if locked.source != OrderSource.SITE:
+            # A marketplace order: its channel may have to hear of this change (the outbox decides).
+            transaction.on_commit(partial(_kick_status_changed, locked.pk), robust=True)
     if isinstance(order, Order):
         order.status, order.status_changed_at = locked.status, locked.status_changed_at
     log.info("orders.status order=%s %s->%s by=%s", locked.number, change.from_status, status, by)

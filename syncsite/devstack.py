@@ -117,6 +117,8 @@ def main() -> int:
         # The order loop (issue 3): the sandbox places a demo order through the storefront API once
         # the catalog is synced, and a scripted manager moves orders along every 30 s.
         env.setdefault("SANDBOX_MANAGER_INTERVAL", "30")
+        # Marketplace orders: the sandbox's buyers place an Ozon, WB or YM order every 45 s in turn.
+        env.setdefault("SANDBOX_MARKETPLACE_ORDERS_INTERVAL", "45")
         env.setdefault("SANDBOX_DEMO_SITE_URL", env["SITE_URL"])
         env.setdefault("SANDBOX_DEMO_API_TOKEN", env["STOREFRONT_API_TOKEN"])
         # Demo dropshipping suppliers live in the sandbox on 127.0.0.1: let supplier URLs reach it.

@@ -24,6 +24,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("health/", health, name="health"),
     path("webhooks/moysklad/", include("integrations.moysklad.urls")),
+    path("webhooks/marketplaces/", include("integrations.marketplace_orders.urls")),
     path("webhooks/suppliers/", include("integrations.suppliers.urls")),
     path("back-in-stock/unsubscribe/<str:token>/", back_in_stock_unsubscribe, name="back-in-stock-unsubscribe"),
     path("", include("integrations.onec.urls")),  # /webhooks/1c/stock/, /1c/exchange/

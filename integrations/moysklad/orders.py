@@ -284,7 +284,10 @@ class OrderExportSession:
         return self._defaults
 
     def payload(self, order: Order) -> dict:
-        lines = list(order.lines.select_related("offer__product").order_by("position", "id"))
+        every = list(order.lines.select_related("offer__product").order_by("position", "id"))
+        # A flagged line (a marketplace SKU we do not know) has no product to send: the
+        # description names it for the manager.
+        lines = [line for line in every if line.offer_id is not None]
         bindings = {b["offer_id"]: b for b in OfferBinding.objects.filter(
             system=MS, offer_id__in=[line.offer_id for line in lines]).values("offer_id", "external_id", "kind")}
         positions = []
@@ -303,6 +306,10 @@ class OrderExportSession:
                               "reserve": quantity})
         defaults = self.defaults()
         description = [f"Заказ {order.number} ({order.get_source_display()})"]
+        if order.source != "site":
+            description.append(f"{order.get_source_display()}: заказ {order.source_order_id}")
+        description += [f"Неизвестный SKU {line.sku} × {line.quantity:g}: не выгружен, нужен менеджер"
+                        for line in every if line.offer_id is None]
         if order.shipping_method:
             description.append(f"Доставка: {order.shipping_method}")
         if order.comment:

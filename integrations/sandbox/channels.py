@@ -29,8 +29,18 @@ def mount_marketplaces(app: SandboxApp, catalog: Catalog, *, rate_limit: bool = 
         "ym": YandexMarketEmulator(catalog, api_key=YM_API_KEY, business_id=YM_BUSINESS, warehouses=(YM_WAREHOUSE,),
                                    rate_limit=rate_limit, latency_ms=latency_ms),
     }
+    # Orders, status actions and returns (the *_orders.py modules).
+    from . import ozon_orders, wildberries_orders, yandex_market_orders
+    from .marketplace_orders import start_buyers_from_env
+
+    ozon_orders.install(emulators["ozon"])
+    wildberries_orders.install(emulators["wb"])
+    yandex_market_orders.install(emulators["ym"], campaign_id=YM_CAMPAIGN)
+    emulators["wb-returns"] = wildberries_orders.WildberriesReturnsEmulator(
+        catalog, token=WB_TOKEN, marketplace=emulators["wb"], rate_limit=rate_limit, latency_ms=latency_ms)
     for name, emulator in emulators.items():
         app.mount(emulator, name)
+    start_buyers_from_env({k: emulators[k] for k in ("ozon", "wb", "ym")})
     return emulators
 
 
@@ -49,7 +59,8 @@ def _all_settings(url: str) -> dict[str, str]:
     return {
         "OZON_BASE_URL": f"{url}/ozon", "OZON_CLIENT_ID": OZON_CLIENT_ID, "OZON_API_KEY": OZON_API_KEY,
         "OZON_WAREHOUSE_ID": OZON_WAREHOUSE,
-        "WB_BASE_URL": f"{url}/wb", "WB_CONTENT_URL": f"{url}/wb-content", "WB_TOKEN": WB_TOKEN,
+        "WB_BASE_URL": f"{url}/wb", "WB_CONTENT_URL": f"{url}/wb-content", "WB_RETURNS_URL": f"{url}/wb-returns",
+        "WB_TOKEN": WB_TOKEN,
         "WB_WAREHOUSE_ID": WB_WAREHOUSE,
         "YM_BASE_URL": f"{url}/ym", "YM_API_KEY": YM_API_KEY, "YM_BUSINESS_ID": YM_BUSINESS,
         "YM_CAMPAIGN_ID": YM_CAMPAIGN, "YM_WAREHOUSE_ID": YM_WAREHOUSE,
@@ -57,8 +68,9 @@ def _all_settings(url: str) -> dict[str, str]:
 
 
 def describe(url: str, emulators: dict[str, Any]) -> list[str]:
-    lines = ["", "Marketplaces (stock):"]
+    lines = ["", "Marketplaces (stock, orders, returns):"]
     for key, value in settings_for(url).items():
         lines.append(f"  {key}={value}")
-    lines.append(f"  control: {url}/_sandbox/<ozon|wb|wb-content|ym>/  (stocks, unlisted, stats, faults, config)")
+    lines.append(f"  control: {url}/_sandbox/<ozon|wb|wb-content|wb-returns|ym>/  (stocks, unlisted, orders, returns, stats, "
+                 "faults, config)")
     return lines

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "stock",
     "orders",
     "integrations",
+    "integrations.marketplace_orders",
     "integrations.suppliers",
     "integrations.onec",
 ]

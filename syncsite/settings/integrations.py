@@ -36,6 +36,7 @@ OZON = {
 WILDBERRIES = {
     "BASE_URL": env.str("WB_BASE_URL", default="https://marketplace-api.wildberries.ru").rstrip("/"),
     "CONTENT_URL": env.str("WB_CONTENT_URL", default="https://content-api.wildberries.ru").rstrip("/"),
+    "RETURNS_URL": env.str("WB_RETURNS_URL", default="https://returns-api.wildberries.ru").rstrip("/"),
     "TOKEN": env.str("WB_TOKEN", default=""),
     "WAREHOUSE_ID": env.str("WB_WAREHOUSE_ID", default=""),
 }
@@ -71,6 +72,8 @@ ONEC = {
 MARKETPLACES = {
     # A stock change waits this long so a burst leaves as a few full batches (goal: p95 < 10 s).
     "DEBOUNCE_SECONDS": env.float("MARKETPLACE_DEBOUNCE_SECONDS", default=5.0),
+    # Secret path segment of the Ozon / Yandex Market push-notification URLs (unset: they answer 404).
+    "PUSH_TOKEN": env.str("MARKETPLACE_PUSH_TOKEN", default=""),
     # A quantity above this is a data error: refused and reported, never published.
     "SANITY_MAX": env.int("MARKETPLACE_STOCK_SANITY_MAX", default=100_000),
     # Alert when a marketplace shows 0 this long while we have stock to sell there.

@@ -219,15 +219,19 @@ def test_order_list_shows_orders_from_every_source(browser, manager, request):
 
     log_in(browser, manager, "/admin/orders/order/")
     headers = [th.text.strip().lower() for th in browser.find_elements(By.CSS_SELECTOR, "#result_list thead th")]
-    assert headers[1:] == ["number", "created at", "source", "status", "export", "customer", "total"]
+    assert headers[1:] == ["number", "created at", "source", "source order id", "status", "channel status",
+                           "flagged", "last action", "export", "customer", "total"]
     rows = [row_cells(r) for r in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")]
     for row in rows:
         row.pop("action_checkbox", None)
         row.pop("created_at")
+        row.pop("flag_display")
     assert rows == [
-        {"number": ozon.number, "source": "Ozon", "status_display": "Pending", "export_display": "Waiting to export",
+        {"number": ozon.number, "source": "Ozon", "source_order_id": "0123456789-0001-1", "status_display": "Pending",
+         "channel_status": "—", "last_action": "—", "export_display": "Waiting to export",
          "customer_display": "Ozon buyer <+7 900 000-00-01>", "total": "478.00"},
-        {"number": site.number, "source": "Site", "status_display": "Pending", "export_display": "Waiting to export",
+        {"number": site.number, "source": "Site", "source_order_id": str(site.uid), "status_display": "Pending",
+         "channel_status": "—", "last_action": "—", "export_display": "Waiting to export",
          "customer_display": "Ivan Petrov <ivan@example.com>", "total": "3248.50"},
     ]
     assert ozon.number.startswith("OZ-") and site.number.startswith("S-")

@@ -29,13 +29,13 @@ def test_unknown_api_paths_are_json_404_for_every_method(strict, method, path):
 
 @pytest.mark.parametrize("method, path, allowed", [
     ("post", "/api/v1/products", "GET"), ("delete", "/api/v1/products/SKU-1", "GET"),
-    ("put", "/api/v1/orders", "POST"), ("patch", "/api/v1/orders/00000000-0000-0000-0000-000000000000", "GET"),
+    ("put", "/api/v1/orders", "GET, POST"), ("patch", "/api/v1/orders/00000000-0000-0000-0000-000000000000", "GET"),
 ])
 def test_wrong_methods_are_json_405_without_a_csrf_page(strict, method, path, allowed):
     response = getattr(strict, method)(path, data=b"{}", content_type="application/json")
     assert response.status_code == 405, response.content
     assert response.json()["error"] == "method_not_allowed"
-    assert response["Allow"] == allowed
+    assert set(response["Allow"].split(", ")) == set(allowed.split(", "))
 
 
 def test_an_order_needs_no_csrf_cookie_even_beside_an_admin_session(strict, shop, published, admin_user):
