@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from orders.admin import OrderAdmin as BaseOrderAdmin
 from orders.models import Order, OrderLine, OrderStatus
 from syncsite.admin_tools import ReadOnlyTabularInline, admin_link
+from syncsite.csv_export import export_csv_action
 
 from . import machine, outbox
 from .models import (
@@ -105,7 +106,10 @@ class OrderAdmin(BaseOrderAdmin):
     inlines = (*BaseOrderAdmin.inlines, FlaggedLineInline, ActionInline, ReturnInline)
     actions = ("cancel_orders", "requeue_export", "retry_actions",
                *[_status_action(s) for s in (OrderStatus.CONFIRMED, OrderStatus.PROCESSING, OrderStatus.SHIPPED,
-                                             OrderStatus.COMPLETED, OrderStatus.RETURNED)])
+                                             OrderStatus.COMPLETED, OrderStatus.RETURNED)],
+               export_csv_action(["number", "created_at", "source", "source_order_id", "status", "customer_name",
+                                  "customer_email", "customer_phone", "total", "currency", "export_state",
+                                  "exported_at"], description="Export the selected orders to CSV"))
     readonly_fields = (*BaseOrderAdmin.readonly_fields, "marketplace_link", "source_status", "placed_at",
                        "source_updated_at", "flagged")
     fieldsets = (*BaseOrderAdmin.fieldsets[:1],

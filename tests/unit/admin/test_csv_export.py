@@ -41,3 +41,15 @@ def test_a_read_only_manager_exports_stock_changes_and_formula_names_are_defused
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     body = response.content.decode("utf-8")
     assert "'=HYPERLINK" in body and ";5.000;" in body
+
+
+def test_orders_export_to_csv(admin_client, db):
+    from orders.models import Customer, Order
+
+    order = Order.objects.create(customer=Customer.objects.create(name="c"), source="ozon", source_order_id="=1+2",
+                                 customer_name="@Анна", total="10.50")
+    response = admin_client.post("/admin/orders/order/", {"action": "export_csv", "_selected_action": [order.pk],
+                                                          "index": 0})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    body = response.content.decode("utf-8")
+    assert "'=1+2" in body and "'@Анна" in body and "10.50" in body
