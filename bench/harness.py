@@ -49,8 +49,8 @@ SETUP_ALLOWANCE = (30.0, 5.0)
 DEFAULT_ALLOWANCE = (30.0, 5.0)
 #: ... unless it is listed here: scenarios whose own module does not say yet
 ALLOWANCES = {
-    "catalog-import": (120.0, 12.0),   # 100,000 products at the weighted limit, then the stock read
-    "webhook-ingest": (150.0, 20.0),   # load alone and during an import, then every event processed
+    "catalog-import": (120.0, 10.0),   # 100,000 products at the weighted limit, then the stock read
+    "webhook-ingest": (150.0, 12.0),   # load alone and during an import, then every event processed
 }
 EXTRAPOLATIONS = {
     "catalog-import": "measured at the production size (100,000 products); the ratio to the bound is flat past "

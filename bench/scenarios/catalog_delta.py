@@ -25,7 +25,7 @@ class Delta(Scenario):
     full = {"products": 20_000, "variant_share": 0.2, "variants_per_product": 3, "stores": 3, "changed": 50,
             "rate_limit": True}
     quick = {"products": 2_000, "changed": 20}
-    allowance = (35, 8)
+    allowance = (35, 6)
     extrapolation = ("a delta reads only what changed: requests (3) and job time depend on the changed rows, not "
                      "on the catalog (20,000 and 100,000 products measured alike)")
 

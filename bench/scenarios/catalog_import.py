@@ -32,7 +32,7 @@ class CatalogImport(Scenario):
     title = "moysklad-catalog first run at weight 4 and 1, our side alone; moysklad-stock --full"
 
     def params(self, quick: bool) -> dict:
-        return {"products": 5_000 if quick else 100_000, "variant_share": 0.2, "variants_per_product": 3,
+        return {"products": 2_000 if quick else 100_000, "variant_share": 0.2, "variants_per_product": 3,
                 "stores": 3, "weights": [4, 1], "budget": "45 units / 3 s", "max_parallel": 5}
 
     def run(self, ctx: Context) -> None:

@@ -41,7 +41,7 @@ class CommerceMLImport(Scenario):
     databases = ("postgresql",)
     full = {"offers": 20_000, "target": 200_000}
     quick = {"offers": 3_000}
-    allowance = (15, 8)
+    allowance = (15, 5)
     extrapolation = ("measured at 20,000 offers: offers/s is flat past a few batches of 2,000, so 200,000 take "
                      "10x the time; peak memory does not grow with the file")
 

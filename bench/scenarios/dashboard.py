@@ -22,7 +22,7 @@ class Dashboard(Scenario):
     databases = ("postgresql",)
     full = {"offers": 100_000, "changes": 1_000_000, "runs": 100_000, "repeat": 7}
     quick = {"offers": 5_000, "changes": 50_000, "runs": 5_000, "repeat": 3}
-    allowance = (15, 8)  # quick: about 5 s of it is starting Python and Django
+    allowance = (15, 6)  # quick: about 5 s of it is starting Python and Django
     extrapolation = ("only the last 24 hours of runs and stock changes are read and every count is index-only: "
                      "the time follows the day's volume, the query count is constant")
 

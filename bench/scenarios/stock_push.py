@@ -71,8 +71,8 @@ class StockPush(Scenario):
     title = "full push of N offers (Ozon's windows scaled) vs each rate bound, then 1% changed: calls vs the minimum"
     databases = ("postgresql",)   # bound by the marketplaces' limits, not the database
     full = {"offers": 40_000, "changed_share": 0.01, "scale": SCALE, "variant_share": 0}
-    quick = {"offers": 3_000}
-    allowance = (100, 15)
+    quick = {"offers": 1_000}
+    allowance = (100, 8)
     extrapolation = ("rate-bound: wall/bound tends to 'wall/bound at scale' = max(1, work per call / interval, "
                      "call time / interval) as offers grow (WB's interval is 0.2 s); the measured ratio is below "
                      "it at small sizes (the first burst is free). Ozon at windows x0.05 is an upper bound of "

@@ -63,8 +63,8 @@ class FeedRead(Scenario):
     issue = 9
     databases = ("postgresql",)
     full = {"rows": 200_000}
-    quick = {"rows": 10_000}
-    allowance = (60, 8)
+    quick = {"rows": 5_000}
+    allowance = (40, 5)
     extrapolation = ("rows/s is flat past ~100,000 rows (batches of 5,000): 1,000,000 rows take 5x the 200,000-row "
                      "time; memory does not grow with rows (spooled to disk, written in batches)")
 
@@ -109,8 +109,8 @@ class CartCheck(Scenario):
     databases = ("postgresql",)
     title = "POST /api/v1/cart/check open loop against gunicorn: fresh, stale (live 200 ms), supplier down"
     full = {"rate": 500, "seconds": 10, "skus": 500}
-    quick = {"rate": 100, "seconds": 3, "skus": 100}
-    allowance = (90, 30)
+    quick = {"rate": 100, "seconds": 1, "skus": 100}
+    allowance = (75, 12)
     extrapolation = "latency is per request; the rate is what the goal names"
 
     def run(self, ctx: Context) -> None:

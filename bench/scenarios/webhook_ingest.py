@@ -132,9 +132,9 @@ class WebhookIngest(Scenario):
     databases = ("postgresql",)
 
     def params(self, quick: bool) -> dict:
-        return {"rate": 100 if quick else 300, "seconds": 8 if quick else 30, "events_per_notification": 1,
+        return {"rate": 100 if quick else 300, "seconds": 3 if quick else 30, "events_per_notification": 1,
                 "entity": "product UPDATE", "distinct_products": 50,
-                "import_products": 5_000 if quick else 100_000, "import_request_weight": 4,
+                "import_products": 2_000 if quick else 100_000, "import_request_weight": 4,
                 "cost_notification_events": 1000, "gunicorn": GUNICORN}
 
     def run(self, ctx: Context) -> None:
