@@ -124,7 +124,7 @@ class Propagation(Scenario):
                                               sandbox=sandbox, extra=extra)["items"]
                 web = Service("propagation-web", [PY, "-m", "gunicorn", "syncsite.wsgi", "-b",
                                                   f"127.0.0.1:{web_port}", "-w", "2", "--threads", "4"],
-                              ready_url=f"{site}/health/", env=env)
+                              ready_url=f"{site}/api/v1/openapi.json", env=env)
                 procs.append(web.start())
                 worker = _Proc("propagation-worker", [PY, "-m", "celery", "-A", "syncsite", "worker", "-P",
                                                       "threads", "-c", "4", "-l", "info", "-n",

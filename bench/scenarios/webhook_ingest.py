@@ -153,7 +153,7 @@ class WebhookIngest(Scenario):
             ctx.log(f"    gunicorn {GUNICORN} on :{port}, broker {broker}")
             load_args = ["--url", f"{base}/webhooks/moysklad/{WEBHOOK_TOKEN}/", "--rate", str(p["rate"]),
                          "--seconds", str(p["seconds"]), "--href-base", sb.moysklad_url, "--ids", ",".join(ids)]
-            with ctx.service("gunicorn-webhook", cmd, ready_url=f"{base}/health/", env=env) as web:
+            with ctx.service("gunicorn-webhook", cmd, ready_url=f"{base}/api/v1/openapi.json", env=env) as web:
                 time.sleep(1.0)
                 alone = self._phase(ctx, web.proc.pid, load_args, env)
                 r.raw["alone"] = alone
