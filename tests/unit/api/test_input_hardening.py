@@ -70,7 +70,8 @@ def test_unstorable_text_anywhere_in_an_order_is_400(api, path, bad):
 def test_unstorable_text_in_a_key_is_400(api):
     body = order_body(("PHONE-1", 1))
     body["customer"]["na\u0000me"] = "x"
-    _error(_post_raw(api, json.dumps(body).encode()), 400, "invalid")
+    answer = _error(_post_raw(api, json.dumps(body).encode()), 400, "invalid")
+    assert "NUL" in json.dumps(answer)
     _nothing_written()
 
 
@@ -79,7 +80,8 @@ def test_unstorable_text_in_a_key_is_400(api):
     f"{PRODUCTS}?updated_since=%00", f"{PRODUCTS}?cursor=%00", f"{PRODUCTS}?limit=%00", f"{PRODUCTS}?%00=1",
 ])
 def test_nul_in_the_path_or_query_is_400(api, url):
-    _error(api.get(url), 400, "invalid")
+    body = _error(api.get(url), 400, "invalid")
+    assert "NUL" in json.dumps(body)
 
 
 def test_a_phone_within_the_field_length_but_too_many_digits_is_400(api):
@@ -113,7 +115,8 @@ def test_a_quantity_that_is_not_a_json_integer_is_400_naming_the_line(api, quant
 ])
 def test_a_body_that_is_not_declared_json_is_415(api, content_type):
     data = json.dumps(order_body(("PHONE-1", 1))).encode()
-    _error(_post_raw(api, data, content_type=content_type), 415, "unsupported_media_type")
+    body = _error(_post_raw(api, data, content_type=content_type), 415, "unsupported_media_type")
+    assert "application/json" in body["detail"]
     _nothing_written()
 
 
@@ -138,7 +141,8 @@ def test_the_media_type_is_checked_after_the_token(client, settings):
     b'{"unterminated": ',
 ])
 def test_malformed_or_abusive_json_is_400(api, raw):
-    _error(_post_raw(api, raw), 400, "invalid")
+    body = _error(_post_raw(api, raw), 400, "invalid")
+    assert body["detail"], "the answer says what is wrong"
     _nothing_written()
 
 
