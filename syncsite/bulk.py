@@ -10,6 +10,7 @@ import hashlib
 import json
 import sqlite3
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -137,6 +138,19 @@ class AnyOf(In):
 
 
 models.ForeignObject.register_lookup(AnyOf)   # related fields keep a lookup registry of their own
+
+
+def tune_planner(sender, connection, **kwargs) -> None:
+    """On each new PostgreSQL connection, tell the planner that random reads are cheap
+    (`DB_RANDOM_PAGE_COST`, default 1.1: the usual figure for SSDs and a cached working set).
+    With the server default of 4, a page's `external_id = ANY(1,000 ids)` lookup scans the whole
+    binding table (55 ms at 140,000 rows) instead of probing its unique index (4-9 ms): a full
+    import spent a third of its time there. Empty or 0 leaves the server's own setting."""
+    cost = getattr(settings, "DB_RANDOM_PAGE_COST", None)
+    if connection.vendor != "postgresql" or not cost:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET random_page_cost = {float(cost):g}")
 
 
 def lookup_chunk(model: type[models.Model]) -> int:
@@ -433,6 +447,30 @@ def _statements(connection, model, objs: list, fields: list[Field], suffix: str,
 # ------------------------------------------------------------------------------------------------
 # Planner statistics on PostgreSQL
 # ------------------------------------------------------------------------------------------------
+@contextmanager
+def bulk_session(using: str = "default"):
+    """A bulk load's session on PostgreSQL: its commits do not wait for the WAL to reach the disk
+    (`synchronous_commit = off`). A crash can lose the last fraction of a second of its commits,
+    always a tail in commit order (a page's rows never without their bindings, a cursor never
+    ahead of its data), and the next run reads them again; nothing is ever half-written. Other
+    sessions (orders, webhooks) keep full durability."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")
+    try:
+        yield
+    finally:
+        try:
+            if connection.connection is not None:
+                with connection.cursor() as cursor:
+                    cursor.execute("RESET synchronous_commit")
+        except Exception:  # noqa: BLE001 - a broken session is not reused with the setting on
+            connection.close()
+
+
 class PlannerStats:
     """Keeps PostgreSQL's statistics in step with a big import.
 
@@ -556,8 +594,11 @@ def allocate_ids(model: type[models.Model], count: int) -> list[int] | None:
         return [] if count <= 0 else None
     opts = model._meta
     with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                       [opts.db_table, opts.pk.column, count])
+        # The sequence looked up once per call (OFFSET 0 keeps the subquery from being folded
+        # into the outer one): `nextval(pg_get_serial_sequence(…))` looks it up again for every id
+        # and costs six times as much (3 ms per 1,000 ids).
+        cursor.execute("SELECT nextval(q.s) FROM (SELECT pg_get_serial_sequence(%s, %s)::regclass AS s OFFSET 0) AS q, "
+                       "generate_series(1, %s)", [opts.db_table, opts.pk.column, count])
         return [row[0] for row in cursor.fetchall()]
 
 

@@ -21,7 +21,7 @@ from integrations.models import CategoryBinding, OfferBinding, ProductBinding, S
 from integrations.runs import JobContext
 from stock.models import StockLevel, Warehouse
 from stock.services import stock_levels_set, warehouse_ships_orders_set
-from syncsite.bulk import Keys, PlannerStats, bulk_insert, bulk_upsert, in_chunks
+from syncsite.bulk import Keys, PlannerStats, bulk_insert, bulk_session, bulk_upsert, in_chunks
 
 from .client import MoySkladClient
 from .constants import CHANGED_SINCE_MARGIN, CHANGED_SINCE_MAX_HOURS
@@ -117,7 +117,7 @@ def _shipping_store_mark(client: MoySkladClient, rows: list[dict], active: dict[
 # them, mapped by the pure functions of mapping.py, and handed to catalog.services, which owns
 # every catalog write. This section binds what the service wrote to MoySklad's ids.
 def catalog_import(ctx: JobContext) -> None:
-    with MoySkladClient() as client:
+    with MoySkladClient() as client, bulk_session():
         # The price type first: a configured one the account lacks fails the run before anything
         # is written (PriceTypeError names the account's types).
         price_type = client.sale_price_type()

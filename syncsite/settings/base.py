@@ -142,6 +142,8 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # One test database per process: parallel test runs on one server never collide.
     DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_{DATABASES['default']['NAME']}_{os.getpid()}"
+# PostgreSQL planner: random reads cost this much (syncsite.bulk.tune_planner); 0 leaves the server's.
+DB_RANDOM_PAGE_COST = env.float("DB_RANDOM_PAGE_COST", default=1.1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
