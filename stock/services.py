@@ -34,7 +34,7 @@ from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from syncsite.bulk import CHUNK, bulk_insert, bulk_upsert, chunked, in_chunks, lookup_chunk
+from syncsite.bulk import CHUNK, bulk_insert, bulk_upsert, chunked, copy_to_temp, in_chunks, lookup_chunk
 
 from .models import StockChange, StockHold, StockLevel, Warehouse
 from .policies import PublishPolicy
@@ -178,42 +178,68 @@ def stock_levels_set(*, warehouse_id: int, figures: Mapping[int, tuple[Decimal, 
             fresh = [o for o in target if o not in plan and o in current]
             for chunk in chunked(fresh, lookup_chunk(StockLevel)):
                 StockLevel.objects.filter(warehouse_id=warehouse_id, offer_id__any=chunk).update(checked_at=checked_at)
-        _write_levels(warehouse_id, plan, source=source, checked_at=checked_at, now=now,
-                      new={o for o in plan if o not in current})
+        logged = _write_levels(warehouse_id, plan, source=source, via=via, checked_at=checked_at, now=now,
+                               new={o for o in plan if o not in current})
         released = [hold_id for ids in releases.values() for hold_id in ids]
         for chunk in chunked(released, CHUNK):
             StockHold.objects.filter(pk__in=chunk, released_at__isnull=True).update(
                 released_at=now, release_reason="synced")
-        changed, restocked = _record(changes, source=source, via=via, at=now)
+        changed, restocked = _record(changes, source=source, via=via, at=now, logged=logged)
     if released:
         log.info("stock.holds.synced warehouse=%s source=%s released=%s", warehouse_id, source, len(released))
     return StockWriteResult(changed=changed, restocked=restocked, unchanged=len(target) - len(plan), created=created)
 
 
-def _write_levels(warehouse_id: int, plan: Mapping[int, tuple], *, source: str, checked_at: datetime,
-                  now: datetime, new: set[int] | frozenset[int] = frozenset()) -> None:
+def _write_levels(warehouse_id: int, plan: Mapping[int, tuple], *, source: str, via: str, checked_at: datetime,
+                  now: datetime, new: set[int] | frozenset[int] = frozenset()) -> frozenset[int]:
     """Insert or overwrite these levels: {offer id: (stock, reserve, available)}; `new` names the
-    offers that had no level here when we read. On PostgreSQL new levels are COPied straight into
-    the table and the rest go through one COPY into a temporary table and one INSERT … ON CONFLICT
-    (syncsite.bulk). Should another writer create one of the "new" levels meanwhile, the straight
-    COPY fails whole (its savepoint rolls back) and everything takes the upsert."""
+    offers that had no level here when we read. Returns the offers whose change is logged already.
+
+    On PostgreSQL many new levels (a first full read) travel once: COPY into a temporary table,
+    then one statement inserts them and logs each non-zero one as a change (from 0) — half the
+    rows to format and send of two COPYs. Should another writer create one of the "new" levels
+    meanwhile, that statement fails whole (its savepoint rolls back) and everything takes the
+    upsert, logged as usual. The rest go through one COPY into a temporary table and one
+    INSERT … ON CONFLICT (syncsite.bulk)."""
     fields = ["offer_id", "warehouse_id", "stock", "reserve", "available", "source", "checked_at", "updated_at"]
     fresh: list[tuple] = []
     rows: list[tuple] = []   # one pass, each row in one list (a full read plans 100,000s of them)
-    straight = len(new) >= 1_000
+    straight = len(new) >= 1_000 and connections[router.db_for_write(StockLevel)].vendor == "postgresql"
     for offer_id, (stock, reserve, available) in plan.items():
-        row = (offer_id, warehouse_id, stock, reserve, available, source, checked_at, now)
-        (fresh if straight and offer_id in new else rows).append(row)
+        if straight and offer_id in new:
+            fresh.append((offer_id, warehouse_id, stock, reserve, available))
+        else:
+            rows.append((offer_id, warehouse_id, stock, reserve, available, source, checked_at, now))
+    logged: frozenset[int] = frozenset()
     if fresh:
         try:
             with transaction.atomic():
-                bulk_insert(StockLevel, fresh, fields=fields, keys=False)
+                _insert_new_logged(fresh, source=source, via=via, checked_at=checked_at, now=now)
+            logged = frozenset(row[0] for row in fresh)
         except _UNIQUE_VIOLATIONS:
-            rows += fresh
+            rows += [(*row, source, checked_at, now) for row in fresh]
         del fresh
     if rows:
         bulk_upsert(StockLevel, rows, fields=fields, unique_fields=["offer_id", "warehouse_id"],
                     update_fields=["stock", "reserve", "available", "source", "checked_at", "updated_at"])
+    return logged
+
+
+def _insert_new_logged(rows: list[tuple], *, source: str, via: str, checked_at: datetime, now: datetime) -> None:
+    """PostgreSQL: new levels (offer, warehouse, stock, reserve, available) in, and their changes
+    from 0 logged, by one statement over one COPY."""
+    level, change = StockLevel._meta.db_table, StockChange._meta.db_table
+    with connections[router.db_for_write(StockLevel)].cursor() as cursor:
+        temp = copy_to_temp(cursor, StockLevel, ["offer_id", "warehouse_id", "stock", "reserve", "available"], rows)
+        cursor.execute(
+            f"WITH ins AS (INSERT INTO {level} (offer_id, warehouse_id, stock, reserve, available, source, "
+            f"checked_at, updated_at) SELECT offer_id, warehouse_id, stock, reserve, available, %s, %s, %s "
+            f"FROM {temp} RETURNING offer_id, warehouse_id, stock, reserve, available) "
+            f"INSERT INTO {change} (offer_id, warehouse_id, source, via, previous_stock, new_stock, "
+            f"previous_reserve, new_reserve, previous_available, new_available, at) "
+            f"SELECT offer_id, warehouse_id, %s, %s, 0, stock, 0, reserve, 0, available, %s FROM ins "
+            f"WHERE stock <> 0 OR reserve <> 0 OR available <> 0",
+            [source, checked_at, now, source[:64], via[:16], now])
 
 
 def _write_log(changes: list[_Change], *, source: str, via: str, at: datetime) -> None:
@@ -305,12 +331,14 @@ def _plan(target: Mapping[int, tuple[Decimal, Decimal]], current: Mapping[int, l
     return out, releases
 
 
-def _record(changes: list[_Change], *, source: str, via: str, at: datetime) -> tuple[list[int], list[int]]:
-    """Log the changes, work out which offers came back in stock, and call the hook after commit.
-    Returns (changed offer ids, restocked offer ids)."""
+def _record(changes: list[_Change], *, source: str, via: str, at: datetime,
+            logged: frozenset[int] = frozenset()) -> tuple[list[int], list[int]]:
+    """Log the changes (but those of the offers in `logged`, written with their levels), work out
+    which offers came back in stock, and call the hook after commit. Returns (changed offer ids,
+    restocked offer ids)."""
     if not changes:
         return [], []
-    _write_log(changes, source=source, via=via, at=at)
+    _write_log([c for c in changes if c.offer_id not in logged] if logged else changes, source=source, via=via, at=at)
     changed = sorted({c.offer_id for c in changes})
     restocked = _restocked(changes)
     transaction.on_commit(partial(stock_changed, offer_ids=changed, restocked=restocked), robust=True)

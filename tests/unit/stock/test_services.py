@@ -267,7 +267,32 @@ def test_levels_another_writer_created_meanwhile_are_overwritten_not_duplicated(
     w = make_warehouse()
     StockLevel.objects.create(offer_id=offers[7], warehouse=w, stock=1, reserve=0, available=1, source="moysklad")
     now = timezone.now()
-    services._write_levels(w.pk, {o: (D(3), D(0), D(3)) for o in offers}, source="moysklad", checked_at=now,
-                           now=now, new=set(offers))
+    logged = services._write_levels(w.pk, {o: (D(3), D(0), D(3)) for o in offers}, source="moysklad", via="sync",
+                                    checked_at=now, now=now, new=set(offers))
     assert StockLevel.objects.filter(warehouse=w).count() == 1_200
     assert set(StockLevel.objects.filter(warehouse=w).values_list("available", flat=True)) == {D(3)}
+    assert logged == frozenset() and not StockChange.objects.exists()   # the caller logs them, as usual
+
+
+def test_a_first_full_read_logs_each_new_non_zero_level_once(hooked):
+    """Many new levels go in with their change log in one statement: every non-zero one logged
+    once, from 0, with its source and via; zero ones not at all; the hook hears of the changed."""
+    from catalog.models import Offer, Product
+
+    product = Product.objects.create(name="first read")
+    Offer.objects.bulk_create([Offer(product=product, sku=f"F-{i}", name="f") for i in range(1_500)])
+    offers = sorted(Offer.objects.filter(product=product).values_list("pk", flat=True))
+    w = make_warehouse()
+    figures = {o: (D(i % 4), D(1 if i % 8 == 1 else 0)) for i, o in enumerate(offers)}
+    result = services.stock_levels_set(warehouse_id=w.pk, figures=figures, source="moysklad", via="full",
+                                       complete=True)
+    nonzero = {o for o, (stock, reserve) in figures.items() if stock or reserve}
+    assert StockLevel.objects.filter(warehouse=w).count() == 1_500
+    log = list(StockChange.objects.filter(warehouse=w).values_list(
+        "offer_id", "source", "via", "previous_stock", "new_stock", "new_reserve", "previous_available", "new_available"))
+    assert len(log) == len(nonzero) and {row[0] for row in log} == nonzero
+    for offer_id, source, via, prev_stock, new_stock, new_reserve, prev_available, new_available in log:
+        stock, reserve = figures[offer_id]
+        assert (source, via, prev_stock, prev_available) == ("moysklad", "full", 0, 0)
+        assert (new_stock, new_reserve, new_available) == (stock, reserve, max(stock - reserve, 0))
+    assert sorted(result.changed) == sorted(nonzero)
