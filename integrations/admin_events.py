@@ -76,8 +76,14 @@ class OrderStateMappingAdmin(admin.ModelAdmin):
 
 @admin.register(OrderBinding)
 class OrderBindingAdmin(BindingAdmin):
+    """An order in MoySklad: its link and its export state (the outbox row), in one row."""
+
     local_field = "order"
+    list_filter = ("system", "export_state")
     search_fields = ("external_id", "external_code", "order__number")
+
+    def get_list_display(self, request: HttpRequest) -> tuple:
+        return (*super().get_list_display(request), "export_state", "export_attempts", "exported_at")
 
 
 @admin.register(CustomerBinding)

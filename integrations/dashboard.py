@@ -72,9 +72,12 @@ def register_waiting(job: str, fn: WaitingFn) -> WaitingFn:
 
 
 def _orders_waiting() -> Waiting:
-    from orders.models import ExportState, Order
+    from orders.models import ExportState
 
-    counts = Order.objects.filter(export_state__in=[ExportState.PENDING, ExportState.FAILED]).aggregate(
+    from .models import OrderBinding, System
+
+    counts = OrderBinding.objects.filter(system=System.MOYSKLAD,
+                                         export_state__in=[ExportState.PENDING, ExportState.FAILED]).aggregate(
         pending=Count("pk", filter=Q(export_state=ExportState.PENDING)),
         failed=Count("pk", filter=Q(export_state=ExportState.FAILED)))
     label = _("%(pending)s to export, %(failed)s failed") % counts

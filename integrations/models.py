@@ -347,12 +347,13 @@ class StockAlert(models.Model):
 # ------------------------------------------------------------------------------------------------
 # Orders and inbound events (issue 3: orders to MoySklad, statuses and shipments back by webhook)
 # ------------------------------------------------------------------------------------------------
-from orders.models import OrderStatus  # noqa: E402  (integrations depend on orders, never the reverse)
+from orders.models import ExportState, OrderStatus  # noqa: E402  (integrations depend on orders, never the reverse)
 
 
 class OrderBinding(Binding):
-    """Our order <-> its MoySklad customerorder. The exporter creates the row (with our stable
-    code, the order's UUID, as `external_code`) before it asks MoySklad to create anything, and
+    """Our order <-> its MoySklad customerorder, and the order's place in the export outbox.
+    `orders.services.order_create` creates the row in the transaction that creates the order
+    (with our stable code, the order's UUID, as `external_code`, and state pending); the exporter
     fills `external_id` once MoySklad holds the order: a row with an empty `external_id` and a
     `create_attempted_at` means "MoySklad may already have it; search by externalCode first"."""
 
@@ -362,10 +363,22 @@ class OrderBinding(Binding):
                                                help_text=_("A create request was sent (answer unknown until bound)"))
     ui_url = models.CharField(_("MoySklad UI link"), max_length=500, blank=True,
                               help_text=_("The order in MoySklad's web UI"))
+    # The export outbox: everything about "this order in MoySklad" is this one row. `orders-export`
+    # picks up every row still pending; the exporter holds the row's lease (syncsite.leases) while
+    # it works, so two exporters never work on one order.
+    export_state = models.CharField(_("export state"), max_length=16, choices=ExportState.choices,
+                                    default=ExportState.PENDING)
+    export_attempts = models.PositiveIntegerField(_("export attempts"), default=0)
+    export_error = models.TextField(_("export error"), blank=True)
+    exported_at = models.DateTimeField(_("exported at"), null=True, blank=True)
+    export_lease_until = models.DateTimeField(_("export lease until"), null=True, blank=True,
+                                              help_text=_("An exporter holds this order until then"))
+    export_lease_owner = models.CharField(_("export lease owner"), max_length=128, blank=True)
 
     class Meta:
         verbose_name = _("order binding")
         verbose_name_plural = _("order bindings")
+        indexes = [models.Index(fields=["export_state", "id"], name="orderbinding_export_outbox")]
         constraints = [
             models.UniqueConstraint(fields=["system", "external_id"], condition=~Q(external_id=""),
                                     name="orderbinding_unique_external"),

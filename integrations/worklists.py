@@ -24,6 +24,7 @@ def version_of(obj: Any, fields: Iterable[str]) -> str:
     return hashlib.sha1(raw.encode()).hexdigest()[:12]
 
 
+#: an order row carries its MoySklad binding's export fields (orders.selectors.order_with_export)
 ORDER_FIELDS = ("export_state", "export_attempts", "export_error", "updated_at")
 OFFER_FIELDS = ("status", "error", "synced_at", "kicked_at")
 EVENT_FIELDS = ("status", "attempts", "error", "processed_at")
@@ -80,25 +81,31 @@ def _split(rows: dict[int, Any], picks: dict[int, str], fields: Iterable[str], s
 # Orders that failed to export
 # ------------------------------------------------------------------------------------------------
 def failed_orders() -> tuple[list, int]:
+    """Orders whose MoySklad binding says the export failed, each carrying the binding's export
+    state, attempts and error (joined in: one query for the page)."""
+    from orders import selectors as order_selectors
     from orders.models import ExportState, Order
 
-    qs = Order.objects.filter(export_state=ExportState.FAILED)
+    qs = order_selectors.order_with_export(Order.objects.all()).filter(export_state=ExportState.FAILED)
     return list(qs.order_by("created_at", "id")[:LIMIT]), qs.count()
 
 
 def orders_retry_export(*, picks: dict[int, str]) -> ActionResult:
     """Put the chosen failed orders back in the export outbox and export each now (the same kick a
     new order gets); `orders-export` picks up any the kick misses."""
+    from orders import selectors as order_selectors
     from orders import services as order_services
     from orders.models import ExportState, Order
 
     from . import jobs
+    from .models import OrderBinding, System
 
-    rows = Order.objects.in_bulk(list(picks))
+    rows = order_selectors.order_with_export(Order.objects.all()).in_bulk(list(picks))
     fresh, result = _split(rows, picks, ORDER_FIELDS, lambda o: o.export_state == ExportState.FAILED,
                            lambda o: o.number or f"#{o.pk}")
     ids = [o.pk for o in fresh]
-    requeued = set(Order.objects.filter(pk__in=ids, export_state=ExportState.FAILED).values_list("pk", flat=True))
+    requeued = set(OrderBinding.objects.filter(system=System.MOYSKLAD, order_id__in=ids,
+                                               export_state=ExportState.FAILED).values_list("order_id", flat=True))
     order_services.order_export_requeue(order_ids=list(requeued))
     for order in fresh:
         if order.pk in requeued:
@@ -186,12 +193,12 @@ def events_reprocess_picked(*, picks: dict[int, str]) -> ActionResult:
 def worklist_counts() -> dict[str, int]:
     """The totals the dashboard links to (one query each)."""
     from catalog.models import ExternalSku
-    from orders.models import ExportState, Order
+    from orders.models import ExportState
 
-    from .models import ChannelOffer, InboundEvent, StockAlert
+    from .models import ChannelOffer, InboundEvent, OrderBinding, StockAlert, System
 
     return {
-        "orders": Order.objects.filter(export_state=ExportState.FAILED).count(),
+        "orders": OrderBinding.objects.filter(system=System.MOYSKLAD, export_state=ExportState.FAILED).count(),
         "offers": ChannelOffer.objects.filter(status=ChannelOffer.Status.ERROR).count(),
         "skus": ExternalSku.objects.filter(offer__isnull=True).count(),
         "alerts": StockAlert.objects.filter(cleared_at__isnull=True).count(),

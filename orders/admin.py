@@ -19,7 +19,7 @@ from django.utils.safestring import mark_safe
 from integrations.models import OrderBinding
 from syncsite.admin_tools import ReadOnlyTabularInline, admin_link
 
-from . import services
+from . import selectors, services
 from stock.selectors import stock_holds_list
 
 from .models import Customer, ExportState, Order, OrderLine, OrderStatus, OrderStatusChange
@@ -46,7 +46,8 @@ class StatusChangeInline(ReadOnlyTabularInline):
 class OrderBindingInline(ReadOnlyTabularInline):
     model = OrderBinding
     verbose_name_plural = "MoySklad"
-    fields = ("system", "external_id", "external_code", "create_attempted_at", "external_updated_at", "synced_at")
+    fields = ("system", "external_id", "external_code", "export_state", "export_attempts", "exported_at",
+              "create_attempted_at", "external_updated_at", "synced_at")
     readonly_fields = fields
 
 
@@ -58,6 +59,7 @@ class ExportStateFilter(admin.SimpleListFilter):
         return ExportState.choices
 
     def queryset(self, request, queryset):
+        # The state is the MoySklad binding's, annotated on every row by OrderAdmin.get_queryset.
         return queryset.filter(export_state=self.value()) if self.value() else queryset
 
 
@@ -76,7 +78,8 @@ class OrderAdmin(admin.ModelAdmin):
     readonly_fields = ("number", "uid", "source", "source_order_id", "status", "status_changed_at", "customer_name",
                        "customer_email", "customer_phone", "customer_link",
                        "total", "currency", "shipping_method", "shipping_address", "comment", "idempotency_key",
-                       "export_state", "export_attempts", "export_error", "exported_at", "moysklad_link",
+                       "export_state_display", "export_attempts_display", "export_error_display",
+                       "exported_at_display", "moysklad_link",
                        "reservations_display", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("number", "uid", "source", "source_order_id", "status", "status_changed_at", "total",
@@ -84,8 +87,8 @@ class OrderAdmin(admin.ModelAdmin):
         # The contacts this order was placed with; the linked customer may have others.
         ("Customer", {"fields": ("customer_name", "customer_email", "customer_phone", "customer_link")}),
         ("Delivery", {"fields": ("shipping_method", "shipping_address", "comment")}),
-        ("MoySklad", {"fields": ("moysklad_link", "export_state", "export_attempts", "export_error", "exported_at",
-                                 "reservations_display")}),
+        ("MoySklad", {"fields": ("moysklad_link", "export_state_display", "export_attempts_display",
+                                 "export_error_display", "exported_at_display", "reservations_display")}),
         ("Technical", {"classes": ("collapse",), "fields": ("idempotency_key", "created_at", "updated_at")}),
     )
 
@@ -101,11 +104,31 @@ class OrderAdmin(admin.ModelAdmin):
         colour = colours.get(order.status, "#333")
         return format_html('<span style="color:{}">{}</span>', colour, order.get_status_display())
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
+        # The export state lives on the order's MoySklad binding: joined in, never a query per row.
+        return selectors.order_with_export(super().get_queryset(request))
+
     @admin.display(description="export", ordering="export_state")
     def export_display(self, order: Order) -> str:
         if order.export_state == ExportState.FAILED:
             return format_html('<span style="color:#a00" title="{}">failed</span>', order.export_error)
-        return order.get_export_state_display()
+        return dict(ExportState.choices).get(order.export_state, "—")
+
+    @admin.display(description="export state")
+    def export_state_display(self, order: Order) -> str:
+        return dict(ExportState.choices).get(order.export_state, "—")
+
+    @admin.display(description="export attempts")
+    def export_attempts_display(self, order: Order) -> Any:
+        return order.export_attempts
+
+    @admin.display(description="export error")
+    def export_error_display(self, order: Order) -> str:
+        return order.export_error or ""
+
+    @admin.display(description="exported at")
+    def exported_at_display(self, order: Order) -> Any:
+        return order.exported_at
 
     @admin.display(description="customer", ordering="customer_name")
     def customer_display(self, order: Order) -> str:

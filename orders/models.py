@@ -86,15 +86,8 @@ class Order(models.Model):
     comment = models.TextField(blank=True)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
     request_hash = models.CharField(max_length=64, blank=True, help_text="Hash of the creating request body")
-    # Export to MoySklad: the outbox. `orders-export` picks up every order still pending.
-    export_state = models.CharField(max_length=16, choices=ExportState.choices, default=ExportState.PENDING,
-                                    db_index=True)
-    export_attempts = models.PositiveIntegerField(default=0)
-    export_error = models.TextField(blank=True)
-    exported_at = models.DateTimeField(null=True, blank=True)
-    export_lease_until = models.DateTimeField(null=True, blank=True,
-                                              help_text="An exporter holds this order until then")
-    export_lease_owner = models.CharField(max_length=128, blank=True)
+    # Export to MoySklad: the outbox is the order's MoySklad binding (integrations.OrderBinding,
+    # made with the order in one transaction): its export state, attempts, error and lease.
     # Marketplace orders: what the channel itself says (its raw status, when it placed and last
     # changed the order) and whether a line needs a manager (a SKU we do not know).
     placed_at = models.DateTimeField(null=True, blank=True,
@@ -114,8 +107,7 @@ class Order(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "source_order_id"], name="order_unique_source_id"),
         ]
-        indexes = [models.Index(fields=["export_state", "id"], name="order_export_outbox"),
-                   models.Index(fields=["updated_at", "id"], name="order_changed_feed")]
+        indexes = [models.Index(fields=["updated_at", "id"], name="order_changed_feed")]
 
     def __str__(self) -> str:
         return self.number or f"order {self.pk}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, FilteredRelation, Prefetch, Q, QuerySet
 
 from .models import ExportState, Order, OrderLine, OrderStatusChange
 
@@ -30,9 +30,25 @@ def order_get_by_public_id(*, public_id: str) -> Order | None:
 
 
 def order_list_export_pending(*, limit: int = 5000) -> list[int]:
-    """The outbox: ids of orders MoySklad does not hold yet, oldest first."""
-    pending = Order.objects.filter(export_state=ExportState.PENDING).order_by("id")
-    return list(pending.values_list("pk", flat=True)[:limit])
+    """The outbox: ids of orders MoySklad does not hold yet, oldest first (their MoySklad
+    bindings still pending, by the binding's index on (export_state, id))."""
+    from integrations.models import OrderBinding, System  # the outbox row is the order's binding
+
+    pending = OrderBinding.objects.filter(system=System.MOYSKLAD, export_state=ExportState.PENDING).order_by("id")
+    return list(pending.values_list("order_id", flat=True)[:limit])
+
+
+#: what `order_with_export` adds to each order, read from its MoySklad binding
+EXPORT_FIELDS = ("export_state", "export_attempts", "export_error", "exported_at")
+
+
+def order_with_export(qs: QuerySet[Order]) -> QuerySet[Order]:
+    """`qs` with each order's MoySklad export state (`export_state`, `export_attempts`,
+    `export_error`, `exported_at`) read from its binding in the same query (one LEFT JOIN: an
+    order has at most one MoySklad binding), so a list can show, filter and sort by it without a
+    query per row."""
+    return qs.alias(moysklad_binding=FilteredRelation("bindings", condition=Q(bindings__system="moysklad"))) \
+        .annotate(**{name: F(f"moysklad_binding__{name}") for name in EXPORT_FIELDS})
 
 
 DEFAULT_PAGE_SIZE = 100

@@ -348,11 +348,22 @@ def _create_locked(*, customer, wanted, items, offers, source, source_order_id, 
             source=source, via="order")
     order.total = sum((line.total for line in lines), Decimal("0.00"))
     order.save(update_fields=["number", "total"])
+    _export_open(order)
     OrderStatusChange.objects.create(order=order, from_status="", to_status=OrderStatus.PENDING, at=now, by=by)
     transaction.on_commit(partial(_kick_export, order.pk), robust=True)
     log.info("orders.created order=%s source=%s lines=%s flagged=%s total=%s", order.number, source, len(lines),
              len(unknown), order.total)
     return order, True
+
+
+def _export_open(order: Order) -> None:
+    """Put the new order in the MoySklad export outbox: its binding row (our stable code, no
+    external id yet, state pending), in the transaction that creates the order, so an order
+    never exists without its place in the outbox and the exporter's externalCode search always
+    has a code to look for."""
+    from integrations.models import OrderBinding, System  # the outbox row is the order's binding
+
+    OrderBinding.objects.create(system=System.MOYSKLAD, order=order, external_id="", external_code=order.export_code)
 
 
 def _kick_status_changed(order_id: int) -> None:
@@ -462,23 +473,36 @@ def _holds_release(order: Order, *, reason: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# Export bookkeeping (called by the exporter in integrations; the domain keeps its own state)
+# Export bookkeeping (called by the exporter in integrations). The state is kept on the order's
+# MoySklad binding (integrations.OrderBinding): one row says everything about the order upstream.
 # ------------------------------------------------------------------------------------------------
+def _export_binding(order_id: int):
+    """The order's MoySklad binding rows (at most one): the outbox row of its export."""
+    from integrations.models import OrderBinding, System
+
+    return OrderBinding.objects.filter(system=System.MOYSKLAD, order_id=order_id)
+
+
 def _export_lease(owner: str | None) -> Lease:
-    return Lease(Order, owner_field="export_lease_owner", until_field="export_lease_until", owner=owner)
+    from integrations.models import OrderBinding
+
+    return Lease(OrderBinding, owner_field="export_lease_owner", until_field="export_lease_until", owner=owner)
 
 
 def order_export_claim(*, order_id: int, owner: str | None = None) -> Lease | None:
-    """Take the per-order export lease (syncsite.leases: short, and renewed by the exporter's
-    heartbeat while it works), so two exporters never work on one order and a dead exporter's
-    order is free again within a lease. The lease, or None when someone else holds the order or
-    it is not pending."""
+    """Take the per-order export lease (syncsite.leases, on the order's MoySklad binding: short,
+    and renewed by the exporter's heartbeat while it works), so two exporters never work on one
+    order and a dead exporter's order is free again within a lease. The lease, or None when
+    someone else holds the order or it is not pending."""
+    binding_id = _export_binding(order_id).values_list("pk", flat=True).first()
+    if binding_id is None:
+        return None  # not an order to export (every order gets its binding when it is created)
     lease = _export_lease(owner)
-    return lease if lease.take_one(order_id, Q(export_state=ExportState.PENDING)) else None
+    return lease if lease.take_one(binding_id, Q(export_state=ExportState.PENDING)) else None
 
 
 def order_export_release(*, order_id: int, owner: str) -> None:
-    _export_lease(owner).release([order_id])
+    _export_lease(owner).release(list(_export_binding(order_id).values_list("pk", flat=True)))
 
 
 def order_exported_mark(*, order: Order, reserved_by: str = "moysklad", counted_from=None) -> None:
@@ -486,8 +510,8 @@ def order_exported_mark(*, order: Order, reserved_by: str = "moysklad", counted_
     warehouses are handed over to it. They stay subtracted until a stock read of `reserved_by`
     that started after now counts them (surely after `counted_from`; see StockHold)."""
     with transaction.atomic():
-        Order.objects.filter(pk=order.pk).update(export_state=ExportState.EXPORTED, exported_at=timezone.now(),
-                                                 export_error="")
+        _export_binding(order.pk).update(export_state=ExportState.EXPORTED, exported_at=timezone.now(),
+                                         export_error="")
         stock_services.stock_holds_hand_over(refs=order_hold_refs(order=order), to=reserved_by,
                                              counted_from=counted_from)
 
@@ -496,12 +520,15 @@ def order_export_failed_mark(*, order_id: int, error: str, final: bool) -> None:
     updates = {"export_attempts": F("export_attempts") + 1, "export_error": error[:4000]}
     if final:
         updates["export_state"] = ExportState.FAILED
-    Order.objects.filter(pk=order_id).update(**updates)
+    _export_binding(order_id).update(**updates)
 
 
 def order_export_requeue(*, order_ids: Iterable[int]) -> int:
     """A manager fixed the cause: put failed orders back in the outbox (the next run exports them)."""
-    return Order.objects.filter(pk__in=list(order_ids), export_state=ExportState.FAILED).update(
+    from integrations.models import OrderBinding, System
+
+    return OrderBinding.objects.filter(system=System.MOYSKLAD, order_id__in=list(order_ids),
+                                       export_state=ExportState.FAILED).update(
         export_state=ExportState.PENDING, export_attempts=0, export_error="")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
@@ -118,7 +118,10 @@ class OrderAdmin(BaseOrderAdmin):
                  *BaseOrderAdmin.fieldsets[1:])
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
-        return super().get_queryset(request).select_related("channel_order")
+        # Each row's last action in one query for the page (a sliced prefetch), not one per row.
+        last = MarketplaceAction.objects.exclude(state=ActionState.SKIPPED).order_by("-id")[:1]
+        return super().get_queryset(request).select_related("channel_order").prefetch_related(
+            Prefetch("marketplace_actions", queryset=last, to_attr="last_actions"))
 
     @admin.display(description="channel status", ordering="source_status")
     def channel_status(self, order: Order) -> str:
@@ -130,8 +133,7 @@ class OrderAdmin(BaseOrderAdmin):
 
     @admin.display(description="last action")
     def last_action(self, order: Order) -> str:
-        row = (MarketplaceAction.objects.filter(order=order).exclude(state=ActionState.SKIPPED)
-               .order_by("-id").first())
+        row = next(iter(getattr(order, "last_actions", ())), None)
         if row is None:
             return "—"
         colour = {"failed": "#a00", "refused": "#a00", "pending": "#a60", "done": "#070"}.get(row.state, "#333")

@@ -137,6 +137,8 @@ def return_restore(*, return_id: int, client=None) -> str:
             row.flagged, row.restore, row.flag_reason = True, R.FLAGGED, str(exc)[:255]
             row.save(update_fields=["flagged", "restore", "flag_reason", "updated_at"])
             return "flagged"
+        # Every order has its MoySklad binding from birth (the export outbox): with MoySklad on, the
+        # return goes there, waiting (MissingDependencyError) until the order itself is exported.
         if _moysklad_configured() and OrderBinding.objects.filter(system=System.MOYSKLAD, order=order).exists():
             try:
                 row.salesreturn_id = _salesreturn(row, order, lines, client=client)

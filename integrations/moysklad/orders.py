@@ -2,18 +2,20 @@
 
 Export (site -> `customerorder`), exactly once on MoySklad's side
 -----------------------------------------------------------------
-The orders table is the outbox: `orders-export` (every minute) and the per-order task queued after
-commit both call `OrderExportSession.export`. For one order:
+The order bindings are the outbox: `order_create` makes each order's `OrderBinding` (our stable
+code, the order's UUID, as `external_code`; no external id; state pending) in the transaction that
+creates the order. `orders-export` (every minute) and the per-order task queued after commit both
+call `OrderExportSession.export`. For one order:
 
-1. Take the order's export lease (syncsite.leases: short, renewed while the export runs), so two
-   exporters never work on one order and a dead exporter's order is taken up within a minute.
-2. Get or create the `OrderBinding` with our stable code (the order's UUID) and no external id.
+1. Take the export lease on its binding (syncsite.leases: short, renewed while the export runs), so
+   two exporters never work on one order and a dead exporter's order is taken up within a minute.
+2. Read the binding: bound already means MoySklad holds the order (mark it exported).
 3. If an earlier attempt may have reached MoySklad (`create_attempted_at` is set: a dropped
    connection, a killed worker), look the order up by `externalCode` first and bind it if found.
 4. Otherwise mark the attempt, then create with `syncId` = the order's UUID. MoySklad answers a
    repeated create with the same syncId with the order it already made, so the base client may
    retry this POST; together with step 3, a retry never makes a second order.
-5. Bind (`external_id`, `external_updated_at`), mark the order exported and hand its stock holds
+5. Bind (`external_id`, `external_updated_at`), mark the binding exported and hand its stock holds
    over to MoySklad: the positions carry `reserve` and the order names the store the holds are
    in, so MoySklad's reserve lands where our hold is. The holds stay subtracted until a stock
    read that started after the hand-over (plus MoySklad's recalculation delay) releases them.
@@ -234,8 +236,7 @@ class OrderExportSession:
         lease.start_heartbeat()  # a short lease, renewed while this export runs, however long it takes
         try:
             order = Order.objects.select_related("customer").get(pk=order_id)
-            binding, _ = OrderBinding.objects.get_or_create(
-                system=MS, order=order, defaults={"external_id": "", "external_code": order.export_code})
+            binding = OrderBinding.objects.get(pk__in=lease.keys)  # the claimed outbox row
             if binding.external_id:
                 order_services.order_exported_mark(order=order, reserved_by=MS,
                                                    counted_from=timezone.now() + RESERVE_RECALC)
@@ -254,7 +255,8 @@ class OrderExportSession:
             log.info("moysklad.order.%s order=%s customerorder=%s", outcome, order.number, remote.get("id"))
             return outcome
         except (MappingError, MissingDependencyError, RejectedError) as exc:
-            attempts = Order.objects.filter(pk=order_id).values_list("export_attempts", flat=True).first() or 0
+            attempts = OrderBinding.objects.filter(pk__in=lease.keys).values_list(
+                "export_attempts", flat=True).first() or 0
             final = not isinstance(exc, MissingDependencyError) or attempts + 1 >= MAX_EXPORT_ATTEMPTS
             order_services.order_export_failed_mark(order_id=order_id, error=str(exc), final=final)
             log.warning("moysklad.order.export-rejected order=%s final=%s %s", order_id, final, exc)
@@ -439,7 +441,8 @@ def _wait_for_others(session: OrderExportSession, held: list[int], ctx: JobConte
     deadline = time.monotonic() + IN_FLIGHT_WAIT
     waiting = list(held)
     while waiting:
-        states = dict(Order.objects.filter(pk__in=waiting).values_list("pk", "export_state"))
+        states = dict(OrderBinding.objects.filter(system=MS, order_id__in=waiting)
+                      .values_list("order_id", "export_state"))
         still = []
         for order_id in waiting:
             state = states.get(order_id)

@@ -18,7 +18,7 @@ from django.db import connections
 
 from integrations import jobs
 from integrations.http import ratelimit
-from integrations.models import InboundEvent, JobRun
+from integrations.models import InboundEvent, JobRun, OrderBinding
 from integrations.runs import run_job
 from integrations.sandbox.scenarios import advance_orders
 from integrations.sandbox.server import SandboxServer
@@ -108,7 +108,7 @@ def test_site_order_reaches_moysklad_and_the_site_follows_the_manager(stack, liv
     book = stack.moysklad.orders
     remote = wait_for(lambda: book.order_by_external_code(public_id), "the order in the emulator")
     assert len(book.orders) == 1 and remote["_positions"][0]["reserve"] == 3
-    wait_for(lambda: Order.objects.get(pk=order.pk).export_state == "exported", "the export to be recorded")
+    wait_for(lambda: OrderBinding.objects.get(order_id=order.pk).export_state == "exported", "the export to be recorded")
 
     # The manager works the order; each change reaches the site by webhook.
     expected = ["confirmed", "processing", "partially_shipped", "shipped", "shipped", "completed"]

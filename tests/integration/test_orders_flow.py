@@ -96,7 +96,8 @@ def test_api_order_is_exported_by_the_task_queued_on_commit(fake_ms, shop, worke
     response = post_order(api_client, order_body(("PHONE-1", 1), ("CASE-RED", 2)))
     assert response.status_code == 201
     order = Order.objects.get(uid=response.json()["id"])
-    wait_until(lambda: Order.objects.get(pk=order.pk).export_state == ExportState.EXPORTED, what="the export")
+    wait_until(lambda: OrderBinding.objects.get(order_id=order.pk).export_state == ExportState.EXPORTED,
+               what="the export")
     assert len(fake_ms.orders) == 1
     assert OrderBinding.objects.get(order=order).external_id == next(iter(fake_ms.orders))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from integrations.models import InboundEvent, JobRun, JobState
+from integrations.models import InboundEvent, JobRun, JobState, OrderBinding
 from integrations.moysklad.events import events_process, events_sweep
 from orders.models import ExportState, Order
 from tests.conftest import needs_postgres
@@ -132,7 +132,7 @@ def test_a_killed_exporters_order_is_exported_once_its_lease_runs_out(fake_ms, s
         "orders.OrderExportSession.payload = stuck\n"
         f"orders.OrderExportSession(MoySkladClient()).export({order.pk})\n")
     try:
-        assert Order.objects.get(pk=order.pk).export_lease_owner.split(":")[1] == str(worker.pid)
+        assert OrderBinding.objects.get(order_id=order.pk).export_lease_owner.split(":")[1] == str(worker.pid)
 
         def nobody_else_exports_it():
             assert export(order.pk) == "skipped"
@@ -144,7 +144,7 @@ def test_a_killed_exporters_order_is_exported_once_its_lease_runs_out(fake_ms, s
             kill(worker)
     assert until(lambda: export(order.pk) == "exported", timeout=LEASE + 5)
     assert time.monotonic() - killed <= LEASE + 2
-    assert Order.objects.get(pk=order.pk).export_state == ExportState.EXPORTED
+    assert OrderBinding.objects.get(order_id=order.pk).export_state == ExportState.EXPORTED
     assert len(fake_ms.orders) == 1
 
 

@@ -7,8 +7,9 @@ from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
 from integrations import worklists
-from integrations.models import Channel, ChannelOffer, InboundEvent, StockAlert
+from integrations.models import Channel, ChannelOffer, InboundEvent, OrderBinding, StockAlert
 from orders.models import ExportState, Order
+from orders.selectors import order_with_export
 from tests.factories import make_offer
 
 pytestmark = pytest.mark.django_db
@@ -20,9 +21,16 @@ def failed_order(db):
     from orders.models import Customer
 
     customer = Customer.objects.create(name="Ivan", email="ivan@example.com")
-    return Order.objects.create(number="S-1", source_order_id="S-1", customer=customer,
+    order = Order.objects.create(number="S-1", source_order_id="S-1", customer=customer)
+    OrderBinding.objects.create(order=order, external_id="", external_code=order.export_code,
                                 export_state=ExportState.FAILED, export_error="400 bad counterparty",
                                 export_attempts=5)
+    return order_with_export(Order.objects.all()).get(pk=order.pk)  # as the work list shows it
+
+
+def _export(order) -> OrderBinding:
+    """The order's MoySklad binding, which carries its export state."""
+    return OrderBinding.objects.get(order=order)
 
 
 @pytest.fixture
@@ -62,20 +70,20 @@ def test_retry_export_requeues_and_kicks(admin_client, failed_order):
     with mock.patch("integrations.jobs.order_created") as kick:
         response = admin_client.post(reverse(URL), {"action": "retry_export",
                                                     "pick": [_pick(failed_order, worklists.ORDER_FIELDS)]}, follow=True)
-    failed_order.refresh_from_db()
-    assert failed_order.export_state == ExportState.PENDING and failed_order.export_attempts == 0
+    binding = _export(failed_order)
+    assert binding.export_state == ExportState.PENDING and binding.export_attempts == 0
     kick.assert_called_once_with(failed_order.pk)
     assert any("Export queued again: S-1" in m for m in _messages(response))
 
 
 def test_an_order_that_changed_meanwhile_is_left_alone(admin_client, failed_order):
     seen = _pick(failed_order, worklists.ORDER_FIELDS)
-    Order.objects.filter(pk=failed_order.pk).update(export_state=ExportState.EXPORTED, export_error="")
+    assert OrderBinding.objects.filter(order=failed_order).update(export_state=ExportState.EXPORTED,
+                                                                  export_error="") == 1
     with mock.patch("integrations.jobs.order_created") as kick:
         response = admin_client.post(reverse(URL), {"action": "retry_export", "pick": [seen]}, follow=True)
     kick.assert_not_called()
-    failed_order.refresh_from_db()
-    assert failed_order.export_state == ExportState.EXPORTED
+    assert _export(failed_order).export_state == ExportState.EXPORTED
     assert any("Changed meanwhile" in m and "S-1" in m for m in _messages(response))
 
 
@@ -122,8 +130,7 @@ def test_read_only_sees_the_lists_but_gets_403_on_actions(client, failed_order):
     response = client.post(reverse(URL), {"action": "retry_export",
                                           "pick": [_pick(failed_order, worklists.ORDER_FIELDS)]})
     assert response.status_code == 403
-    failed_order.refresh_from_db()
-    assert failed_order.export_state == ExportState.FAILED
+    assert _export(failed_order).export_state == ExportState.FAILED
     assert client.post(reverse("backoffice:sync"), {"job": "moysklad-stock"}).status_code == 403
 
 
@@ -144,8 +151,7 @@ def test_manager_may_act(client, failed_order):
         response = client.post(reverse(URL), {"action": "retry_export",
                                               "pick": [_pick(failed_order, worklists.ORDER_FIELDS)]})
     assert response.status_code == 302
-    failed_order.refresh_from_db()
-    assert failed_order.export_state == ExportState.PENDING
+    assert _export(failed_order).export_state == ExportState.PENDING
     user = User.objects.get(username="u-manager")
     assert not any(p.endswith(("delete_order", "add_user", "change_user")) for p in user.get_all_permissions())
 

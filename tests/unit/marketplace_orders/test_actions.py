@@ -145,7 +145,7 @@ def test_a_marketplace_cancellation_moves_the_moysklad_order_to_cancelled(market
     marketplaces.MOYSKLAD = {**marketplaces.MOYSKLAD, "BASE_URL": MS, "TOKEN": "t", "BUDGET_UNITS": 1000,
                              "REQUEST_WEIGHT": 1}
     order = _ozon_order()
-    OrderBinding.objects.create(system=System.MOYSKLAD, order=order, external_id="co-1", external_code=str(order.uid))
+    assert OrderBinding.objects.filter(system=System.MOYSKLAD, order=order).update(external_id="co-1") == 1  # exported
     OrderStateMapping.objects.create(system=System.MOYSKLAD, state_id="st-cancel", name="Отменен", status="cancelled")
     with respx.mock() as mock:
         mock.post(f"{OZON}/v4/posting/fbs/list").respond(json=postings_page(posting(status="cancelled")))

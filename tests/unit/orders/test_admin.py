@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from integrations.models import InboundEvent, OrderBinding, OrderStateMapping
 from orders import services
-from orders.models import ExportState, Order, OrderStatus
+from orders.models import ExportState, OrderStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -16,8 +16,8 @@ def order(shop, published):
     order = services.order_create(customer=services.CustomerData(name="Иван <b>", email="ivan@example.com"),
                                   items=[services.LineRequest(sku="PHONE-1", quantity=2)], idempotency_key="k").order
     services.order_status_set(order=order, status=OrderStatus.CONFIRMED, by="moysklad")
-    OrderBinding.objects.create(order=order, external_id="ms-1", external_code=order.export_code,
-                                ui_url="https://online.moysklad.ru/app/#customerorder/edit?id=ui-1")
+    assert OrderBinding.objects.filter(order=order).update(
+        external_id="ms-1", ui_url="https://online.moysklad.ru/app/#customerorder/edit?id=ui-1") == 1
     return order
 
 
@@ -36,6 +36,40 @@ def test_order_page_shows_lines_history_and_moysklad_link(admin_client, order):
     assert "Иван &lt;b&gt;" in page  # escaped
 
 
+def test_order_list_shows_and_filters_the_bindings_export_state(admin_client, order, shop):
+    failed = services.order_create(customer=services.CustomerData(name="Пётр", email="petr@example.com"),
+                                   items=[services.LineRequest(sku="PHONE-1", quantity=1)]).order
+    assert OrderBinding.objects.filter(order=failed).update(export_state=ExportState.FAILED,
+                                                            export_error="412 agent archived") == 1
+    url = reverse("admin:orders_order_changelist")
+    page = admin_client.get(url + "?export=failed").content.decode()
+    assert failed.number in page and "412 agent archived" in page and order.number not in page
+    page = admin_client.get(url + "?export=pending").content.decode()
+    assert order.number in page and failed.number not in page
+    page = admin_client.get(reverse("admin:orders_order_change", args=[failed.pk])).content.decode()
+    assert "412 agent archived" in page
+
+
+def test_order_list_query_count_does_not_grow_with_rows(admin_client, order, shop):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    url = reverse("admin:orders_order_changelist")
+    admin_client.get(url)  # warm the session and content-type caches
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            response = admin_client.get(url)
+        assert response.status_code == 200
+        return len(ctx.captured_queries)
+
+    few = queries()
+    for n in range(3):
+        services.order_create(customer=services.CustomerData(name=f"c{n}", email=f"c{n}@example.com"),
+                              items=[services.LineRequest(sku="CASE-RED", quantity=1)])
+    assert queries() == few
+
+
 def test_cancel_action_cancels_and_frees_stock(admin_client, order, shop):
     response = admin_client.post(reverse("admin:orders_order_changelist"),
                                  {"action": "cancel_orders", "_selected_action": [order.pk]})
@@ -47,11 +81,11 @@ def test_cancel_action_cancels_and_frees_stock(admin_client, order, shop):
 
 
 def test_requeue_action_puts_failed_exports_back(admin_client, order):
-    Order.objects.filter(pk=order.pk).update(export_state=ExportState.FAILED, export_error="rejected")
+    assert OrderBinding.objects.filter(order=order).update(export_state=ExportState.FAILED, export_error="rejected") == 1
     admin_client.post(reverse("admin:orders_order_changelist"),
                       {"action": "requeue_export", "_selected_action": [order.pk]})
-    order.refresh_from_db()
-    assert order.export_state == ExportState.PENDING and order.export_error == ""
+    binding = OrderBinding.objects.get(order=order)
+    assert binding.export_state == ExportState.PENDING and binding.export_error == ""
 
 
 def test_inbound_events_list_and_reprocess(admin_client, published, django_capture_on_commit_callbacks):

@@ -27,6 +27,11 @@ def make_order(shop, *items, email="ivan@example.com", phone="+7 926 123-45-67",
         shipping_address="Москва, ул. Примерная, 1", comment="позвонить", idempotency_key=key).order
 
 
+def outbox(order: Order) -> OrderBinding:
+    """The order's MoySklad binding: the outbox row with its export state."""
+    return OrderBinding.objects.get(order=order)
+
+
 def export(order_id: int) -> str:
     with MoySkladClient() as client:
         return OrderExportSession(client).export(order_id)
@@ -42,9 +47,8 @@ def test_export_creates_counterparty_and_order_with_sync_id(fake_ms, shop, publi
     assert counterparty["syncId"] == str(order.customer.uid)
     assert counterparty["email"] == "ivan@example.com"
     assert remote["agent"]["meta"]["href"].endswith(counterparty["id"])
-    order.refresh_from_db()
-    assert order.export_state == ExportState.EXPORTED and order.exported_at
-    binding = OrderBinding.objects.get(order=order)
+    binding = outbox(order)
+    assert binding.export_state == ExportState.EXPORTED and binding.exported_at
     assert binding.external_id == remote["id"] and binding.ui_url.startswith("https://online.moysklad.ru/")
 
 
@@ -133,8 +137,8 @@ def test_connection_dropped_without_sync_id_dedup_still_one_order(fake_ms, shop,
         mp.setattr(MoySkladClient, "max_attempts", 1)
         with pytest.raises(UpstreamUnavailableError):
             export(order.pk)
-    order.refresh_from_db()
-    assert order.export_state == ExportState.PENDING and order.export_attempts == 1
+    binding = outbox(order)
+    assert binding.export_state == ExportState.PENDING and binding.export_attempts == 1
     # ... and the retry finds it by externalCode instead of creating a second one.
     assert export(order.pk) == "found_existing"
     assert len(fake_ms.orders) == 1
@@ -147,17 +151,19 @@ def test_worker_killed_mid_export_retry_finishes_without_duplicate(fake_ms, shop
     with MoySkladClient() as client:
         body = OrderExportSession(client).payload(order)
         client.customerorder_create(body)  # reached MoySklad; the worker died before binding
-    OrderBinding.objects.create(order=order, external_id="", external_code=order.export_code,
-                                create_attempted_at=order.created_at)
+    assert OrderBinding.objects.filter(order=order, external_id="", external_code=order.export_code).update(
+        create_attempted_at=order.created_at) == 1
     assert export(order.pk) == "found_existing"
     assert len(fake_ms.orders) == 1
-    order.refresh_from_db()
-    assert order.export_state == ExportState.EXPORTED
+    binding = outbox(order)
+    assert binding.export_state == ExportState.EXPORTED
 
 
 def test_killed_before_the_create_was_sent_creates_it_once(fake_ms, shop, published):
     order = make_order(shop)
-    OrderBinding.objects.create(order=order, external_id="", external_code=order.export_code)
+    # order_create made the binding (our code, no external id) before any export ran
+    assert OrderBinding.objects.filter(order=order, external_id="", external_code=order.export_code,
+                                       create_attempted_at=None).exists()
     assert export(order.pk) == "exported"
     assert len(fake_ms.orders) == 1
 
@@ -179,8 +185,8 @@ def test_expired_lease_of_a_dead_worker_is_taken_over(fake_ms, shop, published):
     from django.utils import timezone
 
     order = make_order(shop)
-    Order.objects.filter(pk=order.pk).update(export_lease_owner="dead",
-                                             export_lease_until=timezone.now() - timedelta(1))
+    assert OrderBinding.objects.filter(order=order).update(export_lease_owner="dead",
+                                                           export_lease_until=timezone.now() - timedelta(1)) == 1
     assert export(order.pk) == "exported"
 
 
@@ -201,8 +207,8 @@ def test_offer_not_linked_keeps_order_pending_with_the_reason(fake_ms, shop, pub
     OfferBinding.objects.filter(offer=shop.case).delete()
     run = run_job(jobs.get("orders-export"), trigger="test")
     assert run.status == JobRun.Status.SUCCESS and run.error_count == 1
-    order.refresh_from_db()
-    assert order.export_state == ExportState.PENDING and "CASE-RED" in order.export_error
+    binding = outbox(order)
+    assert binding.export_state == ExportState.PENDING and "CASE-RED" in binding.export_error
     assert not fake_ms.orders
 
 
@@ -212,12 +218,12 @@ def test_rejected_order_is_failed_until_a_manager_requeues_it(fake_ms, shop, pub
     fake_ms.counterparties["x"] = {"id": "x", "email": "ivan@example.com"}
     run = run_job(jobs.get("orders-export"), trigger="test")
     assert run.error_count == 1
-    order.refresh_from_db()
-    assert order.export_state == ExportState.FAILED and "3000" in order.export_error
+    binding = outbox(order)
+    assert binding.export_state == ExportState.FAILED and "3000" in binding.export_error
     assert services.order_export_requeue(order_ids=[order.pk]) == 1
     run_job(jobs.get("orders-export"), trigger="test")
-    order.refresh_from_db()
-    assert order.export_state == ExportState.EXPORTED and len(fake_ms.orders) == 1
+    binding = outbox(order)
+    assert binding.export_state == ExportState.EXPORTED and len(fake_ms.orders) == 1
 
 
 def test_outbox_job_exports_orders_whose_signal_was_lost(fake_ms, shop, published):
@@ -235,9 +241,9 @@ def test_transport_failure_stops_the_run_and_keeps_orders_pending(fake_ms, shop,
     fake_ms.fail_next = [httpx.Response(503)] * 10
     with pytest.raises(UpstreamUnavailableError):
         run_job(jobs.get("orders-export"), trigger="test")
-    order.refresh_from_db()
-    assert order.export_state == ExportState.PENDING and order.export_attempts == 1
-    assert order.export_lease_owner == ""  # released for the next attempt
+    binding = outbox(order)
+    assert binding.export_state == ExportState.PENDING and binding.export_attempts == 1
+    assert binding.export_lease_owner == ""  # released for the next attempt
 
 
 def test_export_task_exports_one_order(fake_ms, shop, published):

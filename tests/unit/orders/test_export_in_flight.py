@@ -6,6 +6,7 @@ import pytest
 from django.core.management import call_command
 
 from integrations import jobs
+from integrations.models import OrderBinding
 from integrations.moysklad import orders as ms_orders
 from integrations.runs import run_job
 from orders import services
@@ -52,8 +53,8 @@ def test_summary_tells_exported_here_by_another_worker_and_still_in_flight(fake_
     assert run.counts["exported_elsewhere"] == 1
     assert run.counts["still_in_flight"] == 1
     assert len(polls) == ms_orders.IN_FLIGHT_WAIT / ms_orders.IN_FLIGHT_POLL  # bounded: gave up after the wait
-    assert Order.objects.get(pk=mine.pk).export_state == ExportState.EXPORTED
-    assert Order.objects.get(pk=stuck.pk).export_state == ExportState.PENDING
+    assert OrderBinding.objects.get(order_id=mine.pk).export_state == ExportState.EXPORTED
+    assert OrderBinding.objects.get(order_id=stuck.pk).export_state == ExportState.PENDING
 
 
 def test_an_order_the_other_worker_let_go_unexported_is_exported_here(fake_ms, shop, published, clock):

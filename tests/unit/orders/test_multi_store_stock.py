@@ -77,7 +77,7 @@ class World:
     # -- what must hold after every step ----------------------------------------------------------
     def held_at(self, store: str, *, exported: bool | None = None) -> Decimal:
         orders = [o for o in self.orders if exported is None
-                  or (Order.objects.get(pk=o.pk).export_state == ExportState.EXPORTED) == exported]
+                  or (OrderBinding.objects.get(order_id=o.pk).export_state == ExportState.EXPORTED) == exported]
         refs = [line.hold_ref for o in orders for line in o.lines.all()]
         return sum(StockHold.objects.filter(ref__in=refs, warehouse_id=self.warehouse[store])
                    .values_list("quantity", flat=True), Decimal(0))
