@@ -71,3 +71,8 @@ def _upstream_breakers_off(settings):
     """Many tests make an upstream fail on purpose, and the breaker's count is shared (Redis, the
     limit files) across tests; tests/unit/http/test_breaker.py turns it on with a fresh name."""
     settings.UPSTREAM_BREAKER_FAILURES = 0
+
+
+# The sandbox in-process behind respx (tests/sandbox_respx.py): `sandbox_respx`, sized by
+# `sandbox_options`; `isolated_limiters` and `fast_backoff` for any test that talks to an upstream.
+from tests.sandbox_respx import fast_backoff, isolated_limiters, sandbox_options, sandbox_respx  # noqa: E402,F401

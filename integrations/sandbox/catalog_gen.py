@@ -225,6 +225,9 @@ class Catalog:
             raise ValueError("bad catalog size parameters")
         self.seed = seed
         self.epoch_ms = parse_msk(epoch)
+        #: added to the wall clock wherever the catalog stamps a change (``updated``, stock
+        #: changes, ``changedSince`` checks): tests move MoySklad's "now" without sleeping
+        self.clock_offset_ms = 0
         self.n_stores_requested = stores
         self.variants_per_product = variants_per_product
         self.lock = threading.RLock()
@@ -620,9 +623,18 @@ class Catalog:
             raise ValueError(f"cannot set {sorted(unknown)}; allowed: {sorted(allowed)}")
         return out
 
+    def now_ms(self) -> int:
+        """MoySklad's "now" (MSK ms): the wall clock plus ``clock_offset_ms``."""
+        return now_msk_ms() + self.clock_offset_ms
+
+    def advance(self, seconds: float) -> None:
+        """Move this catalog's clock forward (a test's "an hour later in MoySklad")."""
+        with self.lock:
+            self.clock_offset_ms += int(seconds * 1000)
+
     def _stamp(self) -> int:
         """A fresh ``updated`` value, strictly increasing so deltas can rely on order."""
-        now = now_msk_ms()
+        now = self.now_ms()
         self._last_stamp = now if now > self._last_stamp else self._last_stamp + 1
         return self._last_stamp
 
@@ -691,7 +703,7 @@ class Catalog:
         """An item vanished or came back: its stock cells count as changed (``changedSince``
         then reports them, as 0 while the item is deleted or archived)."""
         table = self.stock_tables[kind]
-        now = now_msk_ms()
+        now = self.now_ms()
         base = idx * table.n_stores
         for s in range(table.n_stores):
             if table.moved[base + s]:
@@ -770,7 +782,7 @@ class Catalog:
                         table.in_transit[cell] = float(in_transit)
                     else:
                         table.in_transit.pop(cell, None)
-            self.changes[(kind, idx, store)] = now_msk_ms()
+            self.changes[(kind, idx, store)] = self.now_ms()
             self.stock_version += 1
 
     def cell(self, kind: int, idx: int, store: int) -> tuple[float, float, float, bool]:

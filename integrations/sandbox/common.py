@@ -398,7 +398,7 @@ class ConcurrencyGate:
 # ---------------------------------------------------------------------------------------------
 # Faults
 # ---------------------------------------------------------------------------------------------
-FAULT_KINDS = ("status", "timeout", "drop")
+FAULT_KINDS = ("status", "timeout", "drop", "rows")
 
 
 @dataclass
@@ -409,8 +409,12 @@ class Fault:
     kind ``timeout``: wait ``seconds`` (longer than the client timeout), then ``then``:
     ``"drop"`` (close without answering) or ``"answer"`` (process the request normally, late).
     kind ``drop``: close the connection without a byte of answer.
+    kind ``rows``: answer normally, with the list ``body`` added to the answer's rows (a
+    collection's ``rows`` or a bare-array report): records no client can read, in an otherwise
+    well-formed answer.
 
-    Matching: ``path_contains`` against ``path?query`` below the mount, ``method``; the first
+    Matching: ``path_contains`` against ``path?query`` below the mount, ``method``, ``params``
+    (each query parameter named must have that exact value, e.g. ``{"offset": "2"}``); the first
     ``skip`` matches pass through untouched; ``count`` matches fire (``None`` = until removed);
     ``probability`` < 1 fires on that share of the matches only (drawn from the injector's seeded
     generator, so a run with the same seed and requests fails the same way).
@@ -429,6 +433,7 @@ class Fault:
     retry_after_ms: int | None = None
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
     probability: float = 1.0
     id: int = 0
     fired: int = 0
@@ -466,6 +471,8 @@ class FaultInjector:
             raise ValueError("count must be >= 1 (or None for unlimited)")
         fault = Fault(kind=kind, status=int(status) if status is not None else 500, count=count,
                       path_contains=path_contains, **options)
+        if kind == "rows" and not isinstance(fault.body, list):
+            raise ValueError("a 'rows' fault needs body=[rows to add]")
         if fault.then not in ("drop", "answer"):
             raise ValueError("then must be 'drop' or 'answer'")
         if fault.method:
@@ -489,6 +496,8 @@ class FaultInjector:
                 if fault.method and fault.method != request.method.upper():
                     continue
                 if fault.path_contains and fault.path_contains not in target:
+                    continue
+                if fault.params and any(request.arg(k) != str(v) for k, v in fault.params.items()):
                     continue
                 if fault.skip > 0:
                     fault.skip -= 1
@@ -631,6 +640,23 @@ def page_href(href: str, query: dict[str, list[str]], limit: int, offset: int) -
     return href + "?" + urlencode(pairs, quote_via=quote, safe=",;:=")
 
 
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One API request as the emulator answered it: ``path`` below the API root, the raw query
+    string, the status sent (0: the connection was dropped), whether an injected fault fired."""
+
+    method: str
+    path: str
+    query_string: str
+    status: int
+    fault: bool = False
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The query parameters, first value of each (``filter``, ``limit``, ``offset`` ...)."""
+        return {k: v[0] for k, v in parse_qs(self.query_string, keep_blank_values=True).items()}
+
+
 class ApiError(Exception):
     """Raised by route handlers; the emulator renders it in its upstream's error format."""
 
@@ -680,6 +706,9 @@ class ApiEmulator:
         self.control_router = Router()
         self.default_origin = "http://127.0.0.1"
         self.closing = threading.Event()   # set on server stop: wakes sleeping timeout faults
+        #: every API request answered, oldest first (``log_requests()`` turns it on; off by
+        #: default so a long-running sandbox does not grow)
+        self.request_log: collections.deque[LoggedRequest] | None = None
         self._install_common_control()
 
     # -- hooks for subclasses ------------------------------------------------------------------
@@ -747,6 +776,10 @@ class ApiEmulator:
         flags: dict[str, bool] = {}
 
         def done(resp: Response) -> Response:
+            if self.request_log is not None:
+                self.request_log.append(LoggedRequest(request.method, sub if sub is not None else request.path,
+                                                      request.query_string, resp.status if not resp.drop else 0,
+                                                      bool(flags.get("fault"))))
             resp = finalize(request, resp, gzip_level=self.gzip_level)
             self.stats_counter.record(endpoint, resp.status if not resp.drop else 0, units=units,
                                       nbytes=len(resp.body), **flags)
@@ -804,6 +837,8 @@ class ApiEmulator:
                 except Exception:  # a sandbox bug must look like an upstream 500, and be visible
                     log.error("sandbox %s handler crashed:\n%s", self.name, traceback.format_exc())
                     resp = self.render_error(500, None, "sandbox internal error")
+            if fault is not None and fault.kind == "rows" and resp.status == 200:
+                resp = self._add_rows(resp, fault.body)
             for header in self.success_headers(request, decision):
                 if resp.header(header[0]) is None:
                     resp.headers.append(header)
@@ -812,7 +847,23 @@ class ApiEmulator:
             if gate_held:
                 self.gate.release(user)
 
+    @staticmethod
+    def _add_rows(resp: Response, rows: list) -> Response:
+        data = json.loads(resp.body.decode("utf-8"))
+        (data["rows"] if isinstance(data, dict) else data).extend(rows)
+        resp.body = dumps(data)
+        return resp
+
     # -- python API ----------------------------------------------------------------------------
+    def log_requests(self, on: bool = True, maxlen: int = 100_000) -> None:
+        """Record every API request from now on (``request_log``), or stop and forget them."""
+        self.request_log = collections.deque(maxlen=maxlen) if on else None
+
+    def logged(self, path_suffix: str = "", method: str | None = None) -> list["LoggedRequest"]:
+        """The logged requests whose path (below the API root) ends with ``path_suffix``."""
+        return [r for r in list(self.request_log or ())
+                if r.path.rstrip("/").endswith(path_suffix.strip("/")) and (method is None or r.method == method)]
+
     def stats(self) -> dict:
         snap = self.stats_counter.snapshot()
         snap["max_parallel_admitted"] = self.gate.max_seen

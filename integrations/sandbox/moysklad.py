@@ -525,13 +525,16 @@ class MoySkladEmulator(ApiEmulator):
                  password: str | None = "sandbox", rate_limit: bool = True, request_weight: int = 4,
                  heavy_weight: int = HEAVY_WEIGHT, budget: int = 45, window: float = 3.0, max_parallel: int = 5,
                  latency_ms: float = 0.0, rate_header_unit: str = "units", strict_accept: bool = False,
-                 gzip_level: int = 1) -> None:
+                 gzip_level: int = 1, epoch: str | None = None) -> None:
         super().__init__(credentials=Credentials(token, login, password), rate_limit=rate_limit,
                          request_weight=request_weight, budget=budget, window=window, max_parallel=max_parallel,
                          latency_ms=latency_ms, gzip_level=gzip_level)
         if rate_header_unit not in ("units", "requests"):
             raise ValueError("rate_header_unit must be 'units' or 'requests'")
-        self.catalog = catalog or Catalog(products, variant_share, variants_per_product, stores, seed)
+        # `epoch`: generated `updated` values lie before it (default: a fixed date, so the demo
+        # catalog is the same every day; tests pass one derived from now)
+        self.catalog = catalog or Catalog(products, variant_share, variants_per_product, stores, seed,
+                                          **({"epoch": epoch} if epoch else {}))
         self.heavy_weight = heavy_weight
         self.rate_header_unit = rate_header_unit
         self.strict_accept = strict_accept
@@ -943,7 +946,7 @@ class MoySkladEmulator(ApiEmulator):
                 except ValueError:
                     raise ApiError(400, E_DATE, f"Неверный формат даты параметра 'changedSince': '{since_raw}'",
                                    parameter="changedSince") from None
-                now = now_msk_ms()
+                now = cat.now_ms()
                 if since > now:
                     raise ApiError(400, E_PARAMS, "Значение параметра 'changedSince' не может быть больше "
                                    "текущего момента", parameter="changedSince")

@@ -42,7 +42,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .catalog_gen import ORGANIZATION, PRODUCT, STORE, VARIANT, format_msk, now_msk_ms, parse_msk
+from .catalog_gen import ORGANIZATION, PRODUCT, STORE, VARIANT, format_msk, parse_msk
 from .common import ApiError, Page, Request, Response, drop_response, json_response
 from .moysklad import API_ROOT, MEDIA, UI_BASE, parse_filter
 
@@ -203,7 +203,7 @@ class OrderBook:
     def tick(self) -> int:
         """A fresh `updated` stamp, strictly after every earlier one of this book."""
         with self.lock:
-            now = now_msk_ms()
+            now = self.emulator.catalog.now_ms()
             last = getattr(self, "_last_stamp", 0)
             stamp = max(now, last + 1)
             self._last_stamp = stamp
@@ -386,7 +386,7 @@ class OrderBook:
                 self.suppressed += 1
                 continue
             body = {"auditContext": {"meta": {"type": "audit", "href": f"{api}/audit/{uuid.uuid4()}"}, "uid": uid,
-                                     "moment": format_msk(now_msk_ms(), millis=False)},
+                                     "moment": format_msk(self.emulator.catalog.now_ms(), millis=False)},
                     "events": [{"meta": {"type": entity_type, "href": f"{api}/entity/{entity_type}/{i}"},
                                 "action": action, "accountId": self.emulator.catalog.account_id} for i in ids]}
             if action == "UPDATE" and sub.get("diffType") == "FIELDS":
@@ -402,7 +402,7 @@ class OrderBook:
             if not self.webhookstocks:
                 return
             if self._stock_dirty_since is None:
-                self._stock_dirty_since = now_msk_ms()
+                self._stock_dirty_since = self.emulator.catalog.now_ms()
             if self._stock_ticker is None or not self._stock_ticker.is_alive():
                 self._stock_ticker = threading.Thread(target=self._stock_tick, name="sandbox-stock-notify",
                                                       daemon=True)

@@ -1,1 +1,1 @@
-from tests.unit.moysklad.support import fast_backoff, isolated_limiters, ms  # noqa: F401
+from tests.unit.moysklad.support import ms  # noqa: F401

@@ -1,1 +1,1 @@
-from .support import fast_backoff, isolated_limiters, ms  # noqa: F401
+from .support import ms  # noqa: F401

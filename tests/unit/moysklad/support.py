@@ -55,22 +55,6 @@ def local_limiter(*, units: int = 1000, window: float = 3.0, parallel: int = 5, 
     return Limiter(f"test:{uuid.uuid4().hex[:8]}", units=units, window=window, parallel=parallel, **kwargs)
 
 
-@pytest.fixture
-def isolated_limiters(settings):
-    """Unit tests get in-process limiters, fresh per test (no budget or pause leaks between tests,
-    even when REDIS_URL points at a real Redis)."""
-    settings.REDIS_URL = ""
-    ratelimit._registry.clear()
-    yield
-    ratelimit._registry.clear()
-
-
-@pytest.fixture
-def fast_backoff(monkeypatch):
-    """Retries still happen, without seconds of real back-off."""
-    monkeypatch.setattr(BaseClient, "backoff_base", 0.001)
-
-
 # -- row builders --------------------------------------------------------------------------------
 def uid(prefix: str, i: int) -> str:
     return f"{prefix}-0000-0000-0000-{i:012d}"

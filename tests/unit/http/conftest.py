@@ -1,1 +1,0 @@
-from tests.unit.moysklad.support import fast_backoff, isolated_limiters  # noqa: F401
