@@ -48,6 +48,9 @@ class InProcessSandbox:
             emulator.default_origin = ORIGIN
         self.moysklad = self.server.moysklad
         self.moysklad.log_requests()
+        #: called with each httpx.Request before the sandbox sees it: what happens upstream
+        #: while a client pages (someone deletes a product between two pages...)
+        self.before_request: list = []
         self._transport = httpx.WSGITransport(app=self.app)
 
     # -- addresses --------------------------------------------------------------------------------
@@ -80,6 +83,11 @@ class InProcessSandbox:
     def variant_ids(self) -> list[str]:
         return self.moysklad.variant_ids()
 
+    def client(self) -> httpx.Client:
+        """An httpx client of the test's own for the sandbox's MoySklad (to read what it shows)."""
+        return httpx.Client(base_url=self.moysklad_base_url, transport=httpx.MockTransport(self),
+                            headers={"Authorization": f"Bearer {TOKEN}", "Accept-Encoding": "gzip"})
+
     def rate_limit(self, on: bool = True, **limits: Any) -> None:
         """MoySklad's budget and parallel cap on (optionally with other numbers) or off."""
         self.moysklad.configure(rate_limit=on, **limits)
@@ -90,6 +98,8 @@ class InProcessSandbox:
         reaches the client as httpx's own error for it; an answer that comes after the request's
         read timeout as a ReadTimeout (the sandbox still finishes the work, as a real upstream does)."""
         request.read()
+        for hook in list(self.before_request):
+            hook(request)
         box: dict[str, Any] = {}
 
         def call() -> None:

@@ -175,6 +175,7 @@ class Folder:
     external_code: str
     updated: int
     archived: bool = False
+    deleted: bool = False
 
     @property
     def full_path(self) -> str:
@@ -261,7 +262,7 @@ class Catalog:
         rnd = rng.random
         epoch, history = self.epoch_ms, HISTORY_DAYS * DAY_MS
 
-        # Folders: 3 top-level, 4 children each, 2 grandchildren each (39 in all).
+        # Folders: 3 top-level, 4 children each, 2 grandchildren each (39 in all; none for 0 products).
         self.folders: list[Folder] = []
 
         def add_folder(name: str, parent: int, top: int) -> int:
@@ -274,7 +275,8 @@ class Catalog:
 
         leaves: list[int] = []
         inner: list[int] = []
-        for top, (top_name, children, _nouns) in enumerate(TOP_FOLDERS):
+        # An empty account (products=0, what tests seed by hand) has no folders either.
+        for top, (top_name, children, _nouns) in enumerate(TOP_FOLDERS if n_products else ()):
             t = add_folder(top_name, -1, top)
             inner.append(t)
             for child in children:
@@ -429,6 +431,8 @@ class Catalog:
             return 0 <= idx < self.n_products and not self.p_flags[idx] & DELETED
         if kind == VARIANT:
             return 0 <= idx < self.n_variants and not self.v_flags[idx] & DELETED
+        if kind == FOLDER:
+            return 0 <= idx < len(self.folders) and not self.folders[idx].deleted
         return 0 <= idx < self.count(kind)
 
     def resolve(self, text: str, kind: int | None = None) -> tuple[int, int] | None:
@@ -613,8 +617,31 @@ class Catalog:
     _FIELD_ALIASES = {"sale_price": "salePrice", "price": "salePrice", "buy_price": "buyPrice",
                       "external_code": "externalCode", "folder": "productFolder", "product_folder": "productFolder"}
     PRODUCT_FIELDS = {"name", "article", "code", "externalCode", "description", "salePrice", "buyPrice",
-                      "archived", "productFolder"}
-    VARIANT_FIELDS = {"name", "code", "externalCode", "salePrice", "archived"}
+                      "archived", "productFolder", "barcodes"}
+    VARIANT_FIELDS = {"name", "code", "externalCode", "salePrice", "archived", "barcodes"}
+    BARCODE_TYPES = ("ean13", "ean8", "code128", "gtin", "upc")
+
+    @classmethod
+    def _barcodes(cls, value) -> list[dict]:
+        """A ``barcodes`` list as the API has it: ``[{"ean13": "..."}, {"code128": "..."}]``."""
+        out = []
+        for item in value or ():
+            if not (isinstance(item, dict) and len(item) == 1 and next(iter(item)) in cls.BARCODE_TYPES):
+                raise ValueError(f"a barcode is one of {cls.BARCODE_TYPES} with its value, not {item!r}")
+            out.append({k: str(v) for k, v in item.items()})
+        return out
+
+    def p_barcodes(self, i: int) -> list[dict]:
+        over = self.p_over.get(i)
+        if over and "barcodes" in over:
+            return [dict(b) for b in over["barcodes"]]
+        return [{"ean13": self.p_barcode(i)}]
+
+    def v_barcodes(self, j: int) -> list[dict]:
+        over = self.v_over.get(j)
+        if over and "barcodes" in over:
+            return [dict(b) for b in over["barcodes"]]
+        return [{"ean13": self.v_barcode(j)}]
 
     def _normalize(self, fields: dict, allowed: set[str]) -> dict:
         out = {self._FIELD_ALIASES.get(k, k): v for k, v in fields.items()}
@@ -658,6 +685,8 @@ class Catalog:
                     self._set_archived(PRODUCT, i, bool(value))
                 elif key == "productFolder":
                     self.p_folder[i] = -1 if value is None else int(value)
+                elif key == "barcodes":
+                    over["barcodes"] = self._barcodes(value)
                 else:
                     over[key] = "" if value is None else str(value)
             if not over:
@@ -677,6 +706,8 @@ class Catalog:
                     self.v_price[j] = int(round(float(value or 0)))
                 elif key == "archived":
                     self._set_archived(VARIANT, j, bool(value))
+                elif key == "barcodes":
+                    over["barcodes"] = self._barcodes(value)
                 else:
                     over[key] = str(value)
             if not over:
@@ -731,6 +762,71 @@ class Catalog:
                 raise KeyError(f"no variant #{j}")
             self.v_flags[j] |= DELETED  # the parent's variant range stays; deleted ones are skipped
             self._record_item_change(VARIANT, j)
+            self.version += 1
+
+    def add_variant(self, i: int, **fields) -> int:
+        """Give product ``i`` one more variant (the next colour/size of its grid); its index.
+        A product's variants are one run of indices, so this works for a product without
+        variants or whose variants are the last ones created (any product the caller just added).
+        Fields as ``update_variant``."""
+        with self.lock:
+            if not self.exists(PRODUCT, i):
+                raise KeyError(f"no product #{i}")
+            start, count, n = self.p_vstart[i], self.p_vcount[i], self.n_variants
+            if count and start + count != n:
+                raise ValueError("only the product whose variants were created last can gain one")
+            if not count:
+                self.p_vstart[i] = n
+            self.p_vcount[i] = count + 1
+            self.v_product.append(i)
+            self.v_slot.append((mix64(self._salt ^ (PRODUCT << 40) ^ i) + count) % 20)
+            self.v_price.append(0)
+            self.v_updated.append(self._stamp())
+            self.v_flags.append(0)
+            self.stock_tables[VARIANT].grow(n + 1)
+            self.p_updated[i] = self._stamp()   # the product's variantsCount changed
+            self._indexes.clear()
+            self.version += 1
+            if fields:
+                self.update_variant(n, **fields)
+            return n
+
+    def add_folder(self, name: str, parent: int = -1) -> int:
+        """Create a product folder (under folder index ``parent``, -1 at the top); its index."""
+        with self.lock:
+            if parent != -1 and not 0 <= parent < len(self.folders):
+                raise KeyError(f"no folder #{parent}")
+            idx = len(self.folders)
+            top = self.folders[parent].top if parent >= 0 else 0
+            path = self.folders[parent].full_path if parent >= 0 else ""
+            self.folders.append(Folder(idx, str(name), parent, path, top, f"F{idx + 1:03d}",
+                                       base62(mix64(self._salt ^ (FOLDER << 40) ^ idx)), self._stamp()))
+            self.version += 1
+            return idx
+
+    def update_folder(self, f: int, *, archived: bool | None = None, deleted: bool | None = None) -> None:
+        """Archive or really delete a folder (a deleted one vanishes from lists and lookups)."""
+        with self.lock:
+            folder = self.folders[f]
+            if archived is not None:
+                folder.archived = bool(archived)
+            if deleted is not None:
+                folder.deleted = bool(deleted)
+            folder.updated = self._stamp()
+            self.version += 1
+
+    def update_store(self, s: int, *, name: str | None = None, code: str | None = None,
+                     archived: bool | None = None) -> None:
+        """Rename, recode or archive a store as a user would in the UI (bumps ``updated``)."""
+        with self.lock:
+            store = self.stores[s]
+            if name is not None:
+                store.name = str(name)
+            if code is not None:
+                store.code = str(code)
+            if archived is not None:
+                store.archived = bool(archived)
+            store.updated = self._stamp()
             self.version += 1
 
     def live_variant_count(self, i: int) -> int:

@@ -418,7 +418,7 @@ class Renderer:
             "minPrice": {"value": 0.0, "currency": self.currency},
             "salePrices": self.sale_prices(None if i in cat.p_unpriced else cat.p_price[i]),
             "buyPrice": {"value": float(cat.p_buy_price(i)), "currency": self.currency},
-            "barcodes": [{"ean13": cat.p_barcode(i)}],
+            "barcodes": cat.p_barcodes(i),
             "paymentItemType": "GOOD",
             "discountProhibited": False,
             "weight": cat.p_weight(i),
@@ -452,7 +452,7 @@ class Renderer:
             "minPrice": {"value": 0.0, "currency": self.currency},
             "salePrices": self.variant_sale_prices(j),
             "buyPrice": {"value": float(cat.p_buy_price(p)), "currency": self.currency},
-            "barcodes": [{"ean13": cat.v_barcode(j)}],
+            "barcodes": cat.v_barcodes(j),
             "discountProhibited": False,
             "product": self.product(p) if "product" in expand else {"meta": self.product_meta(p)},
         }
@@ -608,11 +608,12 @@ class MoySkladEmulator(ApiEmulator):
                 fields["productFolder"] = FieldSpec("href", lambda i: parent(items()[i]))
 
             def base(arch: set[bool]) -> list[int]:
-                return [i for i, o in enumerate(items()) if archived(o) in arch]
+                return [i for i, o in enumerate(items()) if archived(o) in arch and not getattr(o, "deleted", False)]
             sort_keys = {"id": cat.codecs[(kind, False)].key, "name": fields["name"].get, "code": fields["code"].get,
                          "externalCode": fields["externalCode"].get, "updated": fields["updated"].get}
             return Collection(type_, kind=kind, fields=fields, sort_keys=sort_keys, base=base, render=render,
-                              exists=lambda i: 0 <= i < len(items()), id_ignores_archived=False)
+                              exists=lambda i: 0 <= i < len(items()) and not getattr(items()[i], "deleted", False),
+                              id_ignores_archived=False)
 
         folders = lambda: cat.folders  # noqa: E731
         stores = lambda: cat.stores  # noqa: E731
@@ -1284,6 +1285,35 @@ class MoySkladEmulator(ApiEmulator):
         """Create a product without variants; returns its id."""
         idx = self.catalog.add_product(**self._folder_index(dict(fields)))
         return self.catalog.id_of(PRODUCT, idx)
+
+    def add_variant(self, product_id: str, **fields) -> str:
+        """Give a product (one just added, say) one more variant; returns the variant's id.
+        Fields: name, code, externalCode, salePrice (kopecks; 0 = the product's)."""
+        idx = self.catalog.add_variant(self._resolve(product_id, PRODUCT), **fields)
+        return self.catalog.id_of(VARIANT, idx)
+
+    def add_folder(self, name: str, parent: str | None = None) -> str:
+        """Create a product folder (under folder id ``parent``); returns its id."""
+        idx = self.catalog.add_folder(name, self._resolve_folder(parent) if parent else -1)
+        return self.catalog.id_of(FOLDER, idx)
+
+    def archive_folder(self, folder_id: str, archived: bool = True) -> None:
+        self.catalog.update_folder(self._resolve_folder(folder_id), archived=archived)
+
+    def delete_folder(self, folder_id: str) -> None:
+        """Really delete it: gone from lists, a single GET gives 404 (its products keep their link)."""
+        self.catalog.update_folder(self._resolve_folder(folder_id), deleted=True)
+
+    def folder(self, folder_id: str) -> dict:
+        with self.catalog.lock:
+            return self._renderer().folder(self._resolve_folder(folder_id))
+
+    def update_store(self, store_id: str, **fields) -> dict:
+        """Fields: name, code, archived. Returns the store as the API now shows it."""
+        s = self._store(store_id)
+        self.catalog.update_store(s, **fields)
+        with self.catalog.lock:
+            return self._renderer().store(s)
 
     def _assortment(self, assortment_id: str) -> tuple[int, int]:
         hit = self.catalog.resolve(assortment_id)

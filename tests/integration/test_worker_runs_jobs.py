@@ -1,11 +1,10 @@
 """A real Celery worker (in-process thread, solo pool) on the real Redis broker and the real
-database runs `integrations.run_job` from the queue; MoySklad is mocked with respx, which patches
-httpx globally and so also answers inside the worker thread."""
-import time
+database runs `integrations.run_job` from the queue; MoySklad is the sandbox in-process behind
+respx (tests/sandbox_respx.py), which patches httpx globally and so also answers inside the worker
+thread."""
 import uuid
 
 import pytest
-import respx
 from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
 from django.db import connections
@@ -16,7 +15,8 @@ from integrations.models import JobRun, JobState
 from integrations.tasks import run_job_task
 from syncsite.celery import app
 from tests.conftest import needs_redis, redis_url
-from tests.unit.moysklad.support import Upstream, error_response, load
+from tests.sandbox_respx import mounted_sandbox, point_moysklad_at
+from tests.waiting import wait_for_idle_worker, wait_until
 
 pytestmark = [pytest.mark.integration, needs_redis]
 
@@ -59,23 +59,26 @@ def enqueue(worker, job: str):
 
 
 def wait_for_run(job: str, timeout: float = 30.0) -> JobRun:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        finished = JobRun.objects.filter(job=job).exclude(status=JobRun.Status.RUNNING).first()
-        if finished:
-            return finished
-        time.sleep(0.1)
-    raise AssertionError(f"no finished {job} run after {timeout}s: {list(JobRun.objects.values('job', 'status'))}")
+    """The job's run once it finished, and the worker done with the task (lock released, nothing
+    left running)."""
+    wait_until(lambda: JobRun.objects.filter(job=job).exclude(status=JobRun.Status.RUNNING).exists(),
+               timeout=timeout, what=f"a finished {job} run")
+    wait_for_idle_worker(timeout)
+    return JobRun.objects.filter(job=job).exclude(status=JobRun.Status.RUNNING).first()
 
 
 @pytest.fixture
-def upstream(moysklad_settings):
-    with respx.mock(assert_all_called=False) as router:
-        ms = Upstream(router)
-        ms.entities["store"] = load("store_list_two")["rows"]
-        ms.entities["productfolder"] = load("productfolder_tree")["rows"]
-        ms.entities["product"] = load("product_list_simple")["rows"] + load("product_list_with_variants")["rows"]
-        ms.entities["variant"] = load("variant_list_two")["rows"]
+def upstream(settings):
+    """MoySklad: three folders, three simple products and one with two variants."""
+    with mounted_sandbox(stores=2) as sandbox:
+        point_moysklad_at(settings, sandbox)
+        ms = sandbox.moysklad
+        winter = ms.add_folder("Зимние", ms.add_folder("Куртки", ms.add_folder("Одежда")))
+        for i in range(1, 4):
+            ms.add_product(name=f"Товар {i}", article=f"ART-{i}", productFolder=winter)
+        tshirt = ms.add_product(name="Футболка", article="TSH")
+        ms.add_variant(tshirt, code="TSH-M")
+        ms.add_variant(tshirt, code="TSH-L")
         yield ms
 
 
@@ -87,23 +90,20 @@ def test_worker_runs_the_catalog_job_from_the_queue(upstream, worker):
     assert run.trigger == "test"
     assert run.counts["products_created"] == 4 and run.counts["variants_created"] == 2
     assert Offer.objects.count() == 5
-    # The run row is finished a moment before the worker lets go of the job's lock.
-    deadline = time.monotonic() + 10
-    while JobState.objects.filter(job="moysklad-catalog").exclude(locked_by="").exists() \
-            and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # wait_for_run waited for the worker to finish the task: the job's lock is released by then.
     state = JobState.objects.get(job="moysklad-catalog")
     assert state.cursor == run.started_at and state.locked_by == ""
-    assert len(upstream.calls("/entity/product")) == 1
+    assert len(upstream.logged("entity/product")) == 1
 
 
 @pytest.mark.django_db(transaction=True)
-def test_worker_records_an_auth_failure_with_the_clear_message(upstream, worker):
-    upstream.fail["store"] = lambda request, offset: error_response(401, "error_401")
+def test_worker_records_an_auth_failure_with_the_clear_message(upstream, worker, settings):
+    settings.MOYSKLAD = {**settings.MOYSKLAD, "TOKEN": "a-revoked-token"}
     enqueue(worker, "moysklad-stock")
     run = wait_for_run("moysklad-stock")
     assert run.status == JobRun.Status.FAILED and "check MOYSKLAD_TOKEN" in run.message
     assert JobState.objects.get(job="moysklad-stock").cursor is None
+    assert [r.status for r in upstream.logged()] == [401]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,1 +1,7 @@
-from tests.unit.moysklad.support import ms  # noqa: F401
+import pytest
+
+
+@pytest.fixture
+def ms(sandbox_respx):
+    """MoySklad: the sandbox in-process (tests/sandbox_respx.py), an empty catalog, two stores."""
+    return sandbox_respx.moysklad

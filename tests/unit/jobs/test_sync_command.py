@@ -8,7 +8,6 @@ from integrations import jobs
 from integrations.models import JobRun, JobState
 from integrations.runs import acquire_lock
 from integrations.schedule import SCHEDULE
-from tests.unit.moysklad.support import error_response, load, product
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +23,7 @@ def sync(*args) -> tuple[int, str, str]:
 
 
 def test_list_prints_every_job_with_its_schedule_and_last_run(ms):
-    ms.entities["product"] = [product(1)]
+    ms.add_product(name="Товар 1", article="ART-1")
     ran = jobs.get("moysklad-catalog")
     code, _, _ = sync("moysklad-catalog")
     assert code == 0
@@ -45,8 +44,8 @@ def test_list_marks_jobs_that_are_not_configured(settings):
 
 
 def test_run_exits_0_on_success_and_prints_a_summary(ms):
-    ms.entities["store"] = load("store_list_two")["rows"]
-    ms.entities["product"] = [product(1), product(2)]
+    ms.add_product(name="Товар 1", article="ART-1")
+    ms.add_product(name="Товар 2", article="ART-2")
     code, out, _ = sync("moysklad-catalog")
     assert code == 0
     assert out.startswith("moysklad-catalog: success")
@@ -60,23 +59,24 @@ def test_full_flag_runs_a_full_pass(ms):
 
 
 def test_run_lists_record_errors_in_the_summary(ms):
-    ms.entities["product"] = [product(1, name="")]
+    ms.add_product(name="", article="ART-1")
     code, out, _ = sync("moysklad-catalog")
     assert code == 0 and "record errors: 1" in out and "missing name" in out
 
 
 def test_run_exits_1_on_failure(ms):
-    ms.fail["product"] = lambda request, offset: error_response(503)
+    ms.faults.add(status=503, count=None, path_contains="entity/product")
     code, out, err = sync("moysklad-catalog")
     assert code == 1
     assert "moysklad-catalog: failed" in out and "UpstreamUnavailableError" in err
     assert JobRun.objects.get().status == JobRun.Status.FAILED
 
 
-def test_run_with_bad_credentials_exits_1_telling_to_check_the_token(ms):
-    ms.fail["store"] = lambda request, offset: error_response(401, "error_401")
+def test_run_with_bad_credentials_exits_1_telling_to_check_the_token(ms, settings):
+    settings.MOYSKLAD = {**settings.MOYSKLAD, "TOKEN": "a-revoked-token"}
     code, _, err = sync("moysklad-stock")
     assert code == 1 and "check MOYSKLAD_TOKEN" in err
+    assert [r.status for r in ms.logged()] == [401]   # MoySklad refused it; nothing retried
 
 
 def test_not_configured_exits_0(settings):

@@ -1,1 +1,8 @@
-from .support import ms  # noqa: F401
+import pytest
+
+
+@pytest.fixture
+def ms(sandbox_respx):
+    """MoySklad: the sandbox in-process (tests/sandbox_respx.py), an empty catalog, two stores
+    unless `sandbox_options` says otherwise."""
+    return sandbox_respx.moysklad

@@ -1,21 +1,16 @@
-"""Shared helpers for the MoySklad, HTTP and job tests: fixture files, row builders, a fake clock
-and a small respx-backed MoySklad that pages, filters by store and records every request."""
+"""Shared helpers for the MoySklad and HTTP tests: captured payloads (for single respx routes of
+client-level tests), row builders (for the pure page-import functions), a fake clock and local
+limiters. MoySklad itself — paging, filters, stock reports, errors, limits — is the sandbox's,
+in-process (tests/sandbox_respx.py)."""
 from __future__ import annotations
 
-import copy
 import json
-import re
 import threading
 import uuid
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import httpx
-import pytest
-import respx
 
-from integrations.http import ratelimit
-from integrations.http.client import BaseClient
 from integrations.http.ratelimit import Limiter
 
 BASE = "https://ms.test/api/remap/1.2"
@@ -115,80 +110,3 @@ def page(rows: list, entity: str, *, size: int | None = None, limit: int = 1000,
     if offset + limit < size:
         envelope["meta"]["nextHref"] = f"{BASE}/entity/{entity}?limit={limit}&offset={offset + limit}"
     return envelope
-
-
-# -- a small MoySklad ----------------------------------------------------------------------------
-class Upstream:
-    """Entity lists paged by limit/offset (as MoySklad does), the current-stock report per store
-    and stock type, and a log of every request. `fail[entity]` may hold a function
-    (request, offset) -> Response or None to inject failures."""
-
-    def __init__(self, router: respx.MockRouter):
-        self.entities: dict[str, list] = {"store": [], "productfolder": [], "product": [], "variant": []}
-        self.stock: dict[str, list] = {"stock": [], "reserve": []}
-        #: the account's price types, as `context/companysettings/pricetype` lists them
-        self.price_types: list = [{"id": "p1", "name": "Цена продажи", "externalCode": "cbcf-p1"},
-                                  {"id": "opt", "name": "Оптовая цена", "externalCode": "cbcf-opt"}]
-        self.fail: dict[str, object] = {}
-        #: ids a plain list read skips (as offset paging on moving data can); an id lookup finds them
-        self.skipped_by_paging: set[str] = set()
-        self.requests: list[httpx.Request] = []
-        router.get(url__regex=rf"^{re.escape(BASE)}/entity/(?P<entity>[a-z]+)(\?.*)?$").mock(side_effect=self._list)
-        router.get(url__regex=rf"^{re.escape(BASE)}/report/stock/bystore/current(\?.*)?$").mock(
-            side_effect=self._stock)
-        router.get(f"{BASE}/context/companysettings/pricetype").mock(side_effect=self._price_types)
-
-    # helpers for assertions
-    def calls(self, path_suffix: str) -> list[httpx.Request]:
-        return [r for r in self.requests if r.url.path.endswith(path_suffix)]
-
-    @staticmethod
-    def params(request: httpx.Request) -> dict:
-        return {k: v[0] for k, v in parse_qs(request.url.query.decode(), keep_blank_values=True).items()}
-
-    def _list(self, request: httpx.Request, entity: str) -> httpx.Response:
-        self.requests.append(request)
-        params = self.params(request)
-        limit, offset = int(params.get("limit", 1000)), int(params.get("offset", 0))
-        if entity in self.fail:
-            response = self.fail[entity](request, offset)
-            if response is not None:
-                return response
-        rows = self.entities.get(entity)
-        if rows is None:
-            return httpx.Response(404, json=load("error_404_not_found"))
-        conditions = [c for c in (params.get("filter") or "").split(";") if c]
-        wanted_ids = {c[3:] for c in conditions if c.startswith("id=")}
-        if wanted_ids:  # several `=` on one field are an OR
-            rows = [r for r in rows if isinstance(r, dict) and r.get("id") in wanted_ids]
-        else:
-            rows = [r for r in rows if not (isinstance(r, dict) and r.get("id") in self.skipped_by_paging)]
-        return httpx.Response(200, json=page(copy.deepcopy(rows[offset:offset + limit]), entity, size=len(rows),
-                                             limit=limit, offset=offset))
-
-    def _price_types(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if "pricetype" in self.fail:
-            response = self.fail["pricetype"](request, 0)
-            if response is not None:
-                return response
-        return httpx.Response(200, json=copy.deepcopy(self.price_types))
-
-    def _stock(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        params = self.params(request)
-        kind = params.get("stockType", "stock")
-        store_ids = set()
-        for cond in (params.get("filter") or "").split(";"):
-            if cond.startswith("storeId="):
-                store_ids.update(cond[len("storeId="):].split(","))
-        rows = [r for r in self.stock.get(kind, [])
-                if not store_ids or not isinstance(r, dict) or r.get("storeId") in store_ids]
-        return httpx.Response(200, json=copy.deepcopy(rows))
-
-
-@pytest.fixture
-def ms(moysklad_settings, isolated_limiters, fast_backoff):
-    """A configured MoySklad at BASE, served by `Upstream` through respx (no network)."""
-    with respx.mock(assert_all_called=False) as router:
-        yield Upstream(router)

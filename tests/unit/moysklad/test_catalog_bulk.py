@@ -105,8 +105,11 @@ def test_importing_a_page_of_1000_variants_takes_as_many_queries_as_100(django_a
 def test_folders_are_written_in_bulk(ms, django_assert_max_num_queries):
     from integrations.moysklad.client import MoySkladClient
 
-    ms.entities["productfolder"] = [folder(1)] + [folder(i, parent=folder(i - 1)["id"]) for i in range(2, 400)]
+    parent = None
+    for i in range(1, 400):   # 399 folders, each inside the one before
+        parent = ms.add_folder(f"Папка {i}", parent)
     ctx = context()
     with MoySkladClient() as client, django_assert_max_num_queries(12):
         folders_import(client, ctx)
     assert CategoryBinding.objects.count() == 399
+    assert len(ms.logged("entity/productfolder")) == 1

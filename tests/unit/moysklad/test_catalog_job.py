@@ -1,23 +1,31 @@
-"""moysklad-catalog against a respx MoySklad and the database (SQLite or PostgreSQL)."""
-from datetime import datetime, timedelta, timezone
+"""moysklad-catalog against the sandbox's MoySklad (in-process, tests/sandbox_respx.py) and the
+database (SQLite or PostgreSQL)."""
+from datetime import timedelta, timezone
 from decimal import Decimal
+from types import SimpleNamespace
 
-import httpx
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone as dj_timezone
 
 from catalog.models import Barcode, Category, FieldChange, Offer, Product
 from catalog.services import product_contested_set_by_site
 from integrations import jobs
 from integrations.http.errors import AuthError
 from integrations.models import CategoryBinding, JobRun, JobState, OfferBinding, ProductBinding, WarehouseBinding
+from integrations.moysklad.constants import MSK
 from integrations.runs import run_job
+from integrations.sandbox.catalog_gen import PRODUCT, format_msk, parse_msk
+from integrations.sandbox.moysklad import select
 from stock.models import Warehouse
-
-from .support import error_response, folder, load, price, product, variant
 
 pytestmark = pytest.mark.django_db
 JOB = "moysklad-catalog"
+
+
+@pytest.fixture
+def sandbox_options():
+    return {"stores": 3}
 
 
 def run(full=False, **kw) -> JobRun:
@@ -30,12 +38,36 @@ def assert_ok(job_run: JobRun):
 
 @pytest.fixture
 def catalog(ms):
-    """The captured fixtures: a folder tree, three simple products, one with two variants."""
-    ms.entities["store"] = load("store_list_two")["rows"]
-    ms.entities["productfolder"] = load("productfolder_tree")["rows"]
-    ms.entities["product"] = load("product_list_simple")["rows"] + load("product_list_with_variants")["rows"]
-    ms.entities["variant"] = load("variant_list_two")["rows"]
+    """A folder tree, two stores and an archived one, three simple products, one with two variants."""
+    stores = ms.store_ids()
+    ms.update_store(stores[0], name="Основной склад", code="main")
+    ms.update_store(stores[1], name="Магазин на Тверской", code="shop")
+    ms.update_store(stores[2], name="Старый склад", code="old", archived=True)
+    ids = SimpleNamespace()
+    ids.clothes = ms.add_folder("Одежда")
+    ids.jackets = ms.add_folder("Куртки", ids.clothes)
+    ids.winter = ms.add_folder("Зимние", ids.jackets)
+    ids.jacket = ms.add_product(name="Куртка зимняя «Аляска»", article="ALS-01", code="00001",
+                                externalCode="ext-als-01", salePrice=149900, productFolder=ids.winter,
+                                description="Тёплая куртка",
+                                barcodes=[{"ean13": "2000000000015"}, {"code128": "ALS01"}])
+    ids.hat = ms.add_product(name="Шапка вязаная", article="", code="00002", salePrice=14990)
+    ids.gloves = ms.add_product(name="Перчатки", article="GLV-3", code="00003", salePrice=99000)
+    ids.tshirt = ms.add_product(name="Футболка базовая", article="TSH-B", code="00010", salePrice=99900)
+    ids.tshirt_m = ms.add_variant(ids.tshirt, code="TSH-B-M-W", salePrice=99900,
+                                  barcodes=[{"ean13": "2000000000107"}])
+    ids.tshirt_l = ms.add_variant(ids.tshirt, code="TSH-B-L-B", salePrice=109900)
+    ms.ids = ids
     return ms
+
+
+def simple(ms, i: int, **fields) -> str:
+    """Product `i` as the tests below name it: Товар i, article ART-i."""
+    return ms.add_product(**{"name": f"Товар {i}", "article": f"ART-{i}", "code": f"{i:05d}", **fields})
+
+
+def first_params(ms, path: str) -> dict:
+    return ms.logged(path)[0].params
 
 
 def offer(sku: str) -> Offer:
@@ -50,7 +82,7 @@ def test_folders_become_a_category_tree_with_parents(catalog):
     winter = Category.objects.get(name="Зимние")
     assert root.parent is None and jackets.parent == root and winter.parent == jackets
     assert winter.path == "Одежда/Куртки/Зимние"
-    assert CategoryBinding.objects.get(category=winter).external_id == "ffffffff-0000-0000-0000-000000000003"
+    assert CategoryBinding.objects.get(category=winter).external_id == catalog.ids.winter
 
 
 def test_stores_become_warehouses(catalog):
@@ -65,18 +97,18 @@ def test_product_without_variants_gets_one_offer_with_sku_price_and_barcodes(cat
     o = offer("ALS-01")
     assert o.name == "Куртка зимняя «Аляска»" and not o.is_variant and o.price == Decimal("1499.00")
     assert o.product.name == "Куртка зимняя «Аляска»" and o.product.category.name == "Зимние"
-    assert o.product.description == "Тёплая куртка" and o.product.vat == 20
+    assert o.product.description == "Тёплая куртка" and o.product.vat == catalog.product(catalog.ids.jacket)["vat"]
     assert set(o.barcodes.values_list("kind", "value")) == {("ean13", "2000000000015"), ("code128", "ALS01")}
     assert o.product.offers.count() == 1
     binding = OfferBinding.objects.get(offer=o)
-    assert binding.external_id == "11111111-0000-0000-0000-000000000001" and binding.kind == "product"
+    assert binding.external_id == catalog.ids.jacket and binding.kind == "product"
     assert ProductBinding.objects.get(product=o.product).external_code == "ext-als-01"
 
 
 def test_sku_is_the_code_when_the_article_is_empty(catalog):
     assert_ok(run())
     hat = offer("00002")
-    assert hat.name == "Шапка вязаная" and hat.price == Decimal("149.91")  # 14990.5 kopecks, half up
+    assert hat.name == "Шапка вязаная" and hat.price == Decimal("149.90")   # kopecks to rubles
 
 
 def test_product_with_variants_gets_an_offer_per_variant_and_none_for_itself(catalog):
@@ -85,18 +117,19 @@ def test_product_with_variants_gets_an_offer_per_variant_and_none_for_itself(cat
     assert sorted(tshirt.offers.values_list("sku", flat=True)) == ["TSH-B-L-B", "TSH-B-M-W"]
     assert not Offer.objects.filter(sku="TSH-B").exists()
     m = offer("TSH-B-M-W")
-    assert m.is_variant and m.price == Decimal("999.00") and m.characteristics == {"Размер": "M", "Цвет": "белый"}
+    upstream = {c["name"]: c["value"] for c in catalog.variant(catalog.ids.tshirt_m)["characteristics"]}
+    assert m.is_variant and m.price == Decimal("999.00") and m.characteristics == upstream
+    assert set(upstream) == {"Размер", "Цвет"}
     assert offer("TSH-B-L-B").price == Decimal("1099.00")
     assert list(m.barcodes.values_list("value", flat=True)) == ["2000000000107"]
     assert OfferBinding.objects.get(offer=m).kind == "variant"
 
 
 def test_product_that_gains_variants_retires_its_own_offer(ms):
-    ms.entities["product"] = [product(1)]
+    one = simple(ms, 1)
     assert_ok(run())
     assert not offer("ART-1").archived
-    ms.entities["product"] = [product(1, variantsCount=1, updated="2026-11-21 10:00:00.000")]
-    ms.entities["variant"] = [variant(1, product(1)["id"])]
+    ms.add_variant(one, code="VAR-1")
     assert_ok(run())
     assert offer("ART-1").archived and not offer("VAR-1").archived
     assert offer("VAR-1").product == offer("ART-1").product
@@ -114,27 +147,30 @@ def test_counts_and_progress_are_stored_on_the_run(catalog):
 # -- windows and cursor ---------------------------------------------------------------------------------
 def test_first_run_reads_everything_including_archived(catalog):
     assert_ok(run())
-    for path in ("/entity/product", "/entity/variant", "/entity/productfolder"):
-        assert catalog.params(catalog.calls(path)[0])["filter"] == "archived=true;archived=false"
+    for path in ("entity/product", "entity/variant", "entity/productfolder"):
+        assert first_params(catalog, path)["filter"] == "archived=true;archived=false"
 
 
 def test_delta_reads_updated_since_the_cursor_minus_overlap_in_moscow_time(catalog):
-    JobState.objects.create(job=JOB, cursor=datetime(2026, 11, 20, 7, 0, 0, tzinfo=timezone.utc))
+    cursor = (dj_timezone.now() - timedelta(hours=5)).replace(microsecond=0)
+    JobState.objects.create(job=JOB, cursor=cursor)
     r = run()
     assert_ok(r)
-    # cursor 07:00 UTC = 10:00 MSK, minus the 120 s overlap
-    expected = "updated>=2026-11-20 09:58:00.000;archived=true;archived=false"
-    for path in ("/entity/product", "/entity/variant"):
-        params = catalog.params(catalog.calls(path)[0])
+    # the cursor in MSK (UTC+3), minus the 120 s overlap
+    since = (cursor - timedelta(seconds=120)).astimezone(MSK)
+    expected = f"updated>={since:%Y-%m-%d %H:%M:%S}.000;archived=true;archived=false"
+    for path in ("entity/product", "entity/variant"):
+        params = first_params(catalog, path)
         assert params["filter"] == expected
         assert params["order"] == "id"
-    assert r.window_from == datetime(2026, 11, 20, 6, 58, 0, tzinfo=timezone.utc)
+    assert r.window_from == cursor - timedelta(seconds=120)
+    assert r.counts["products_created"] == 4   # all of them changed within the window
 
 
 def test_full_run_ignores_the_cursor(catalog):
-    JobState.objects.create(job=JOB, cursor=datetime(2026, 11, 20, 7, 0, 0, tzinfo=timezone.utc))
+    JobState.objects.create(job=JOB, cursor=dj_timezone.now() - timedelta(hours=5))
     assert_ok(run(full=True))
-    assert catalog.params(catalog.calls("/entity/product")[0])["filter"] == "archived=true;archived=false"
+    assert first_params(catalog, "entity/product")["filter"] == "archived=true;archived=false"
 
 
 def test_success_moves_the_cursor_to_the_start_of_the_run(catalog):
@@ -170,7 +206,10 @@ def test_rerun_never_duplicates_and_skips_up_to_date_records(catalog):
 
 
 def test_overlapping_pages_with_the_same_record_twice_land_once(ms):
-    ms.entities["product"] = [product(1), product(1, name="Новее", updated="2026-11-20 11:00:00.000")]
+    row = ms.product(simple(ms, 1))
+    # renamed while we paged: the next page shows the same record again, newer
+    newer = {**row, "name": "Новее", "updated": format_msk(parse_msk(row["updated"]) + 60_000)}
+    ms.faults.add(kind="rows", count=1, path_contains="entity/product?", body=[newer])
     assert_ok(run())
     assert Product.objects.get().name == "Новее" and Offer.objects.count() == 1
 
@@ -191,10 +230,8 @@ def test_bindings_are_unique_in_the_database(catalog):
 
 def test_changed_record_is_updated_in_place(catalog):
     assert_ok(run())
-    rows = catalog.entities["product"]
-    rows[0] = {**rows[0], "updated": "2026-11-21 09:00:00.000", "name": "Куртка «Аляска» 2",
-               "salePrices": [{"value": 159900.0, "priceType": {"id": "p1", "name": "Цена продажи"}}],
-               "barcodes": [{"ean13": "2000000000999"}]}
+    catalog.update_product(catalog.ids.jacket, name="Куртка «Аляска» 2", salePrice=159900,
+                           barcodes=[{"ean13": "2000000000999"}])
     r = run()
     assert_ok(r)
     o = offer("ALS-01")
@@ -205,20 +242,18 @@ def test_changed_record_is_updated_in_place(catalog):
 
 
 def test_changed_article_changes_the_sku_of_the_same_offer(ms):
-    ms.entities["product"] = [product(1)]
+    one = simple(ms, 1)
     assert_ok(run())
     offer_id = offer("ART-1").pk
-    ms.entities["product"] = [product(1, article="NEW-1", updated="2026-11-21 10:00:00.000")]
+    ms.update_product(one, article="NEW-1")
     assert_ok(run())
     assert offer("NEW-1").pk == offer_id and Offer.objects.count() == 1
 
 
 def test_archived_upstream_is_archived_here(catalog):
     assert_ok(run())
-    rows = catalog.entities["product"]
-    rows[1] = {**rows[1], "archived": True, "updated": "2026-11-21 09:00:00.000"}
-    catalog.entities["variant"][0] = {**catalog.entities["variant"][0], "archived": True,
-                                      "updated": "2026-11-21 09:00:00.000"}
+    catalog.update_product(catalog.ids.hat, archived=True)
+    catalog.update_variant(catalog.ids.tshirt_m, archived=True)
     assert_ok(run())
     hat = offer("00002")
     assert hat.archived and hat.product.archived
@@ -229,8 +264,8 @@ def test_archived_upstream_is_archived_here(catalog):
 def test_full_run_archives_what_vanished_upstream_and_deletes_nothing(catalog):
     assert_ok(run())
     counts = (Product.objects.count(), Offer.objects.count())
-    del catalog.entities["product"][2]   # Перчатки deleted in MoySklad
-    del catalog.entities["variant"][1]   # one variant deleted
+    catalog.delete_product(catalog.ids.gloves)    # Перчатки deleted in MoySklad
+    catalog.delete_variant(catalog.ids.tshirt_l)  # one variant deleted
     r = run(full=True)
     assert_ok(r)
     assert (Product.objects.count(), Offer.objects.count()) == counts  # never deleted here
@@ -242,9 +277,11 @@ def test_full_run_archives_what_vanished_upstream_and_deletes_nothing(catalog):
 
 def test_delta_run_never_archives_what_it_did_not_see(catalog):
     assert_ok(run())
-    catalog.entities["product"] = []
-    catalog.entities["variant"] = []
-    assert_ok(run())
+    for product_id in catalog.product_ids():   # everything deleted upstream: a delta hears of nothing
+        catalog.delete_product(product_id)
+    r = run()
+    assert_ok(r)
+    assert len(catalog.logged("entity/product")) == 2
     assert not Offer.objects.filter(archived=True).exists()
     assert not Product.objects.filter(archived=True).exists()
 
@@ -252,8 +289,7 @@ def test_delta_run_never_archives_what_it_did_not_see(catalog):
 def test_full_run_keeps_items_whose_rows_failed_to_map(catalog):
     """A row present upstream but unmappable today (say its name went missing) is not 'deleted'."""
     assert_ok(run())
-    catalog.entities["product"][0] = {**catalog.entities["product"][0], "name": "",
-                                      "updated": "2026-11-22 09:00:00.000"}
+    catalog.update_product(catalog.ids.jacket, name="")
     r = run(full=True)
     assert_ok(r)
     assert r.error_count == 1 and not offer("ALS-01").archived
@@ -261,14 +297,13 @@ def test_full_run_keeps_items_whose_rows_failed_to_map(catalog):
 
 # -- contested name ---------------------------------------------------------------------------------
 def test_contested_name_goes_to_moysklad_when_its_edit_is_newer(ms):
-    ms.entities["product"] = [product(1, name="Имя из МС")]
+    one = simple(ms, 1, name="Имя из МС")
     assert_ok(run())
     p = Product.objects.get()
     product_contested_set_by_site(product=p, field="name", value="Имя с сайта")
     p.refresh_from_db()
-    ms.entities["product"] = [product(1, name="Новое имя из МС",
-                                      updated=(p.name_edited_at + timedelta(minutes=1)).astimezone(
-                                          timezone(timedelta(hours=3))).strftime("%Y-%m-%d %H:%M:%S.000"))]
+    ms.catalog.advance(60)   # MoySklad's edit a minute after the site's
+    ms.update_product(one, name="Новое имя из МС")
     assert_ok(run())
     p.refresh_from_db()
     assert p.name == "Новое имя из МС"
@@ -278,12 +313,12 @@ def test_contested_name_goes_to_moysklad_when_its_edit_is_newer(ms):
 
 
 def test_contested_name_stays_when_the_site_edit_is_newer_and_the_attempt_is_recorded(ms):
-    ms.entities["product"] = [product(1, name="Имя из МС", updated="2026-11-20 10:00:00.000")]
+    ms.catalog.advance(-60)   # MoySklad's clock a minute behind: its edits below come before the site's
+    one = simple(ms, 1, name="Имя из МС")
     assert_ok(run())
+    ms.update_product(one, name="Другое имя из МС", salePrice=200000)
     p = Product.objects.get()
-    product_contested_set_by_site(product=p, field="name", value="Имя с сайта")  # edited now, after 2026-11-20
-    ms.entities["product"] = [product(1, name="Другое имя из МС", updated="2026-11-20 10:05:00.000",
-                                      salePrices=price(200000.0))]
+    product_contested_set_by_site(product=p, field="name", value="Имя с сайта")  # edited now, after MoySklad
     assert_ok(run())
     p.refresh_from_db()
     assert p.name == "Имя с сайта"
@@ -293,10 +328,10 @@ def test_contested_name_stays_when_the_site_edit_is_newer_and_the_attempt_is_rec
 
 
 def test_site_owned_fields_are_never_written(ms):
-    ms.entities["product"] = [product(1)]
+    one = simple(ms, 1)
     assert_ok(run())
     Product.objects.update(slug="my-slug", seo_title="SEO")
-    ms.entities["product"] = [product(1, name="Новое", updated="2026-11-21 10:00:00.000")]
+    ms.update_product(one, name="Новое")
     assert_ok(run())
     p = Product.objects.get()
     assert (p.name, p.slug, p.seo_title) == ("Новое", "my-slug", "SEO")
@@ -304,21 +339,23 @@ def test_site_owned_fields_are_never_written(ms):
 
 # -- bad input ----------------------------------------------------------------------------------------
 def test_bad_rows_are_skipped_and_recorded_while_the_rest_lands(ms):
-    ms.entities["productfolder"] = [folder(1)]
+    folder = ms.add_folder("Папка 1")
+    gone = ms.add_folder("Удалённая")
     site_product = Product.objects.create(name="Сайт")
     Offer.objects.create(product=site_product, sku="SITE-SKU", name="не из МС")
-    ms.entities["product"] = [
-        product(1, folder=folder(1)["id"]),                      # fine
-        "garbage",                                                # malformed row
-        {"name": "без id"},                                       # malformed row
-        product(3, salePrices=[]),                                # no price: lands, price null
-        product(4, salePrices=price(None)),                       # null price: lands, price null
-        product(5, folder="ffffffff-0000-0000-0000-00000000dead"),  # unknown folder: kept, no category
-        product(6, article="ART-1"),                              # duplicate SKU of product 1 in this page
-        product(7, article="SITE-SKU"),                           # duplicate of a site offer
-        product(8, name=""),                                      # no name
-        product(9),                                               # fine
-    ]
+    simple(ms, 1, productFolder=folder)                           # fine
+    ms.update_product(simple(ms, 3), salePrice=None)              # no price: lands, price null
+    null_price = ms.product(simple(ms, 4))                        # a price whose value is null: lands, price null
+    null_price["salePrices"][0]["value"] = None
+    ms.delete_product(null_price["id"])
+    simple(ms, 5, productFolder=gone)                             # unknown folder: kept, no category
+    ms.delete_folder(gone)
+    simple(ms, 6, article="ART-1")                                # duplicate SKU of product 1 in this page
+    simple(ms, 7, article="SITE-SKU")                             # duplicate of a site offer
+    simple(ms, 8, name="")                                        # no name
+    simple(ms, 9)                                                 # fine
+    ms.faults.add(kind="rows", count=1, path_contains="entity/product?",
+                  body=["garbage", {"name": "без id"}, null_price])   # malformed rows, the null price
     r = run()
     assert_ok(r)  # data problems do not fail the run
     assert sorted(Offer.objects.exclude(sku="SITE-SKU").values_list("sku", flat=True)) == [
@@ -336,16 +373,19 @@ def test_bad_rows_are_skipped_and_recorded_while_the_rest_lands(ms):
 
 
 def test_duplicate_sku_against_an_existing_moysklad_offer_is_recorded(ms):
-    ms.entities["product"] = [product(1)]
+    simple(ms, 1)
     assert_ok(run())
-    ms.entities["product"] = [product(2, article="ART-1", updated="2026-11-21 10:00:00.000")]
+    simple(ms, 2, article="ART-1")
     r = run()
     assert r.error_count == 1 and "already used by MoySklad item" in r.errors[0]["error"]
     assert Offer.objects.count() == 1 and ProductBinding.objects.count() == 1
 
 
 def test_variant_whose_product_is_unknown_is_recorded(ms):
-    ms.entities["variant"] = [variant(1, "22222222-0000-0000-0000-00000000dead")]
+    parent = simple(ms, 1)
+    orphan = ms.variant(ms.add_variant(parent, code="VAR-1"))
+    ms.delete_product(parent)   # gone with its variants; the variant list still shows this one
+    ms.faults.add(kind="rows", count=1, path_contains="entity/variant", body=[orphan])
     r = run()
     assert_ok(r)
     assert r.error_count == 1 and "not imported" in r.errors[0]["error"]
@@ -353,8 +393,11 @@ def test_variant_whose_product_is_unknown_is_recorded(ms):
 
 
 def test_malformed_folder_is_recorded_and_its_products_kept(ms):
-    ms.entities["productfolder"] = [folder(1), {"id": "ffffffff-0000-0000-0000-000000000002"}]
-    ms.entities["product"] = [product(1, folder="ffffffff-0000-0000-0000-000000000002")]
+    ms.add_folder("Папка 1")
+    broken = ms.add_folder("Папка 2")
+    simple(ms, 1, productFolder=broken)
+    ms.delete_folder(broken)   # listed below as a row with nothing but its id
+    ms.faults.add(kind="rows", count=1, path_contains="entity/productfolder", body=[{"id": broken}])
     r = run()
     assert_ok(r)
     assert offer("ART-1").product.category is None
@@ -364,98 +407,102 @@ def test_malformed_folder_is_recorded_and_its_products_kept(ms):
 # -- failures ------------------------------------------------------------------------------------------
 def test_failed_run_moves_no_cursor_and_never_hides_anything(ms, settings):
     settings.MOYSKLAD = {**settings.MOYSKLAD, "PAGE_SIZE": 2}
-    ms.entities["product"] = [product(i) for i in range(1, 6)]
+    ids = [simple(ms, i) for i in range(1, 6)]
     first = run(full=True)
     assert_ok(first)
     state_before = JobState.objects.values("cursor", "full_cursor").get(job=JOB)
     snapshot = _snapshot()
     # Now page 2 answers 500 every time: the client retries, gives up, the run fails.
-    ms.entities["product"] = [product(i, updated="2026-11-22 10:00:00.000", salePrices=price(1.0))
-                              for i in range(1, 3)]  # page 1 only has two rows: the rest "vanished"
-    ms.entities["product"] += [product(i) for i in range(3, 6)]
-    ms.fail["product"] = lambda request, offset: error_response(500, "error_500_internal") if offset >= 2 else None
-    mark = len(ms.requests)
+    for product_id in ids:
+        ms.update_product(product_id, salePrice=100)
+    ms.faults.add(status=500, count=None, path_contains="entity/product?", params={"offset": "2"})
+    mark = len(ms.logged("entity/product"))
     with pytest.raises(Exception) as info:
         run(full=True)
     assert "UpstreamUnavailableError" in type(info.value).__name__
     failed = JobRun.objects.filter(job=JOB).first()
     assert failed.status == JobRun.Status.FAILED and "500" in failed.message
-    tries = [r for r in ms.requests[mark:] if r.url.path.endswith("/entity/product")]
-    assert [ms.params(r)["offset"] for r in tries] == ["0", "2", "2", "2"]  # page 2: 1 try + 2 retries
+    tries = ms.logged("entity/product")[mark:]
+    assert [r.params["offset"] for r in tries] == ["0", "2", "2", "2"]  # page 2: 1 try + 2 retries
     assert JobState.objects.values("cursor", "full_cursor").get(job=JOB) == state_before
     assert not Offer.objects.filter(archived=True).exists() and not Product.objects.filter(archived=True).exists()
     assert Offer.objects.count() == snapshot["bindings"][1] == 5
     assert JobState.objects.get(job=JOB).locked_by == ""  # the lock is released
 
 
-def test_401_stops_the_job_with_a_clear_message(ms):
-    ms.fail["pricetype"] = lambda request, offset: error_response(401, "error_401")
+def test_401_stops_the_job_with_a_clear_message(ms, settings):
+    settings.MOYSKLAD = {**settings.MOYSKLAD, "TOKEN": "a-revoked-token"}
     with pytest.raises(AuthError):
         run()
     failed = JobRun.objects.get(job=JOB)
     assert failed.status == JobRun.Status.FAILED
     assert "check MOYSKLAD_TOKEN" in failed.message and "1056" in failed.message
-    assert len(ms.requests) == 1  # nothing retried, nothing else tried
+    assert [(r.path, r.status) for r in ms.logged()] == [("context/companysettings/pricetype", 401)]  # nothing retried
     assert JobState.objects.get(job=JOB).cursor is None
 
 
 def test_a_transport_error_mid_run_fails_the_run(ms):
-    ms.entities["product"] = [product(1)]
-    ms.fail["variant"] = lambda request, offset: (_ for _ in ()).throw(httpx.ConnectError("reset by peer"))
+    simple(ms, 1)
+    ms.faults.add(kind="drop", count=None, path_contains="entity/variant")   # connection closed, no answer
     with pytest.raises(Exception):
         run()
+    assert [r.status for r in ms.logged("entity/variant")] == [0, 0, 0]
     assert JobRun.objects.get(job=JOB).status == JobRun.Status.FAILED
     assert JobState.objects.get(job=JOB).cursor is None
 
 
 # -- regressions -----------------------------------------------------------------------------------
 def test_site_name_survives_a_later_moysklad_change_that_did_not_touch_the_name(ms):
-    ms.entities["product"] = [product(1, name="Имя из МС", updated="2026-11-20 10:00:00.000")]
+    one = simple(ms, 1, name="Имя из МС")
     assert_ok(run())
     p = Product.objects.get()
     product_contested_set_by_site(product=p, field="name", value="Имя с сайта")
     # Later, someone changes only the price in MoySklad: its `updated` is newer than the site edit.
-    later = (timezone_now_msk() + timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M:%S.000")
-    ms.entities["product"] = [product(1, name="Имя из МС", updated=later, salePrices=price(5000.0))]
+    ms.catalog.advance(5 * 60)
+    ms.update_product(one, salePrice=5000)
     assert_ok(run())
     p.refresh_from_db()
     assert p.name == "Имя с сайта"
     assert offer("ART-1").price == Decimal("50.00")
     assert not FieldChange.objects.filter(source="moysklad").exists()
     # ... and when MoySklad then really renames it, MoySklad's newer edit wins.
-    later = (timezone_now_msk() + timedelta(minutes=10)).strftime("%Y-%m-%d %H:%M:%S.000")
-    ms.entities["product"] = [product(1, name="Новое имя из МС", updated=later)]
+    ms.catalog.advance(5 * 60)
+    ms.update_product(one, name="Новое имя из МС")
     assert_ok(run())
     p.refresh_from_db()
     assert p.name == "Новое имя из МС"
 
 
-def timezone_now_msk():
-    from integrations.moysklad.constants import MSK
-    from django.utils import timezone as dj_timezone
-
-    return dj_timezone.now().astimezone(MSK)
-
-
 def test_catalog_pages_in_a_stable_order(catalog):
     assert_ok(run())
-    for path in ("/entity/product", "/entity/variant"):
-        assert catalog.params(catalog.calls(path)[0])["order"] == "id"
+    for path in ("entity/product", "entity/variant"):
+        assert first_params(catalog, path)["order"] == "id"
 
 
-def test_full_run_confirms_before_archiving_what_paging_skipped(catalog):
+def test_full_run_confirms_before_archiving_what_paging_skipped(catalog, sandbox_respx, settings):
     """Offset paging on moving data can skip a row; the full run must not take it for deleted."""
+    for i in range(5, 9):
+        simple(catalog, i)
     assert_ok(run())
-    catalog.skipped_by_paging = {"11111111-0000-0000-0000-000000000003", "33333333-0000-0000-0000-000000000002"}
-    del catalog.entities["product"][0]  # really deleted
+    catalog.delete_product(catalog.ids.jacket)  # really deleted
+    settings.MOYSKLAD = {**settings.MOYSKLAD, "PAGE_SIZE": 2}
+    in_id_order = [catalog.catalog.id_of(PRODUCT, i) for i in select(catalog.collections["product"], [], "id")]
+    first, skipped = in_id_order[0], in_id_order[2]
+
+    def someone_deletes_a_product_while_we_page(request):
+        if request.url.path.endswith("/entity/product") and request.url.params.get("offset") == "2" \
+                and first in catalog.product_ids():
+            catalog.delete_product(first)   # read on page 1; everything after it moves up one place
+
+    sandbox_respx.before_request.append(someone_deletes_a_product_while_we_page)
     r = run(full=True)
     assert_ok(r)
-    assert not offer("GLV-3").archived and not offer("TSH-B-L-B").archived
-    assert offer("ALS-01").archived
+    assert first not in catalog.product_ids()
+    assert not ProductBinding.objects.get(external_id=skipped).product.archived   # the list skipped it; a lookup found it
+    assert offer("ALS-01").archived                        # really deleted: confirmed by the lookup
     assert r.counts["deleted_upstream_products"] == 1 and r.counts["deleted_upstream_offers"] == 1
-    lookups = [catalog.params(req)["filter"] for req in catalog.requests
-               if "id=" in catalog.params(req).get("filter", "")]
-    assert any("id=11111111-0000-0000-0000-000000000001" in f for f in lookups)
+    lookups = [req.params["filter"] for req in catalog.logged("entity/product") if "id=" in req.params.get("filter", "")]
+    assert any(f"id={catalog.ids.jacket}" in f for f in lookups) and any(f"id={skipped}" in f for f in lookups)
 
 
 def test_record_archived_here_but_active_upstream_is_restored(catalog):
@@ -468,7 +515,7 @@ def test_record_archived_here_but_active_upstream_is_restored(catalog):
 
 def test_full_run_archives_folders_missing_upstream(catalog):
     assert_ok(run())
-    catalog.entities["productfolder"] = [f for f in catalog.entities["productfolder"] if f["name"] != "Зимние"]
+    catalog.delete_folder(catalog.ids.winter)
     assert_ok(run())
     assert not Category.objects.get(name="Зимние").archived  # a delta does not reconcile
     r = run(full=True)

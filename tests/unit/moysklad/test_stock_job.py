@@ -1,6 +1,8 @@
-"""moysklad-stock: report/stock/bystore/current (stock and reserve) → StockLevel per warehouse."""
+"""moysklad-stock: report/stock/bystore/current (stock and reserve) → StockLevel per warehouse,
+against the sandbox's MoySklad (in-process, tests/sandbox_respx.py)."""
 from datetime import timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
@@ -12,12 +14,13 @@ from integrations.moysklad.mapping import to_msk_string
 from integrations.runs import run_job
 from stock.models import StockLevel, Warehouse
 
-from .support import load
-
 pytestmark = pytest.mark.django_db
 JOB = "moysklad-stock"
-MAIN, SHOP, OLD = (f"aaaaaaaa-0000-0000-0000-00000000000{i}" for i in (1, 2, 3))
-JACKET, HAT, GLOVES = (f"11111111-0000-0000-0000-00000000000{i}" for i in (1, 2, 3))
+
+
+@pytest.fixture
+def sandbox_options():
+    return {"stores": 3}
 
 
 def run(full=False) -> JobRun:
@@ -28,15 +31,35 @@ def run(full=False) -> JobRun:
 
 @pytest.fixture
 def stock(ms):
-    """Three bound offers and the captured store list and stock reports."""
-    ms.entities["store"] = load("store_list_two")["rows"]
-    ms.stock["stock"] = load("report_stock_bystore_current_stock")
-    ms.stock["reserve"] = load("report_stock_bystore_current_reserve")
+    """Two stores and an archived one; three products bound to offers here and one that is not;
+    their stock and reserves, moved an hour ago (MoySklad's clock set back while seeding)."""
+    main, shop, old = ms.store_ids()
+    ms.update_store(main, name="Основной склад", code="main")
+    ms.update_store(shop, name="Магазин на Тверской", code="shop")
+    ms.update_store(old, name="Старый склад", code="old", archived=True)
+    ids = SimpleNamespace(main=main, shop=shop, old=old)
+    ids.jacket = ms.add_product(name="Куртка", article="ALS-01")
+    ids.hat = ms.add_product(name="Шапка", article="", code="00002")
+    ids.gloves = ms.add_product(name="Перчатки", article="GLV-3")
+    ids.stranger = ms.add_product(name="Не с сайта", article="NOT-HERE")
+    ms.catalog.advance(-3600)
+    ms.set_stock(ids.jacket, main, stock=10, reserve=4)
+    ms.set_stock(ids.jacket, shop, stock=3, reserve=5)
+    ms.set_stock(ids.hat, main, stock=46.5)
+    ms.set_stock(ids.hat, None, reserve=2)          # a reserve without a store
+    ms.set_stock(ids.stranger, main, stock=7)
+    ms.set_stock(ids.jacket, old, stock=100)         # the archived store: never read
+    ms.catalog.advance(3600)
     product = Product.objects.create(name="p")
-    for ext, sku in ((JACKET, "ALS-01"), (HAT, "00002"), (GLOVES, "GLV-3")):
+    for ext, sku in ((ids.jacket, "ALS-01"), (ids.hat, "00002"), (ids.gloves, "GLV-3")):
         offer = Offer.objects.create(product=product, sku=sku, name=sku)
         OfferBinding.objects.create(external_id=ext, offer=offer)
+    ms.ids = ids
     return ms
+
+
+def reads(ms) -> list[dict]:
+    return [r.params for r in ms.logged("report/stock/bystore/current")]
 
 
 def level(sku: str, store_code: str) -> StockLevel:
@@ -63,21 +86,21 @@ def test_stock_and_reserve_per_warehouse_with_available_never_below_zero(stock):
 
 def test_first_run_is_a_full_read_per_active_store(stock):
     run()
-    reads = [stock.params(r) for r in stock.calls("/report/stock/bystore/current")]
-    assert sorted((p["stockType"], p["filter"]) for p in reads) == [
-        ("reserve", f"storeId={MAIN}"), ("reserve", f"storeId={SHOP}"),
-        ("stock", f"storeId={MAIN}"), ("stock", f"storeId={SHOP}")]
-    assert not any("changedSince" in p for p in reads)
+    main, shop = stock.ids.main, stock.ids.shop
+    assert sorted((p["stockType"], p["filter"]) for p in reads(stock)) == sorted([
+        ("reserve", f"storeId={main}"), ("reserve", f"storeId={shop}"),
+        ("stock", f"storeId={main}"), ("stock", f"storeId={shop}")])
+    assert not any("changedSince" in p for p in reads(stock))
 
 
 def test_delta_asks_changed_since_the_cursor_minus_overlap_when_within_24_hours(stock):
     set_cursor(timedelta(hours=23))
     cursor = JobState.objects.get(job=JOB).cursor
     r = run()
-    reads = [stock.params(req) for req in stock.calls("/report/stock/bystore/current")]
     expected = to_msk_string(cursor - timedelta(seconds=120), millis=False)
-    assert sorted(p["stockType"] for p in reads) == ["reserve", "stock"]
-    assert all(p["changedSince"] == expected and "filter" not in p for p in reads)
+    assert sorted(p["stockType"] for p in reads(stock)) == ["reserve", "stock"]
+    assert all(p["changedSince"] == expected and "filter" not in p for p in reads(stock))
+    assert all(r.status == 200 for r in stock.logged("report/stock/bystore/current"))   # MoySklad took it
     assert r.counts["full_read"] == 0
     assert figures("ALS-01", "main") == (10, 4, 6)
 
@@ -86,7 +109,7 @@ def test_cursor_close_to_24_hours_old_means_a_full_read(stock):
     set_cursor(timedelta(hours=23, minutes=57))  # minus the 2 min overlap: within 5 min of the limit
     r = run()
     assert r.counts["full_read"] == 1
-    assert all("changedSince" not in stock.params(req) for req in stock.calls("/report/stock/bystore/current"))
+    assert all("changedSince" not in p for p in reads(stock))
 
 
 def test_full_flag_forces_a_full_read(stock):
@@ -96,9 +119,8 @@ def test_full_flag_forces_a_full_read(stock):
 
 def test_full_read_zeroes_levels_missing_from_the_report(stock):
     run()
-    stock.stock["stock"] = [r for r in stock.stock["stock"] if r["assortmentId"] != HAT]
-    stock.stock["reserve"] = [r for r in stock.stock["reserve"] if not (r["assortmentId"] == JACKET
-                                                                        and r["storeId"] == MAIN)]
+    stock.set_stock(stock.ids.hat, stock.ids.main, stock=0)             # the report leaves zeroes out
+    stock.set_stock(stock.ids.jacket, stock.ids.main, reserve=0)
     run(full=True)
     assert figures("00002", "main") == (0, 0, 0)
     assert figures("ALS-01", "main") == (10, 0, 10)
@@ -116,17 +138,20 @@ def test_full_read_leaves_levels_of_offers_not_from_moysklad(stock):
 def test_delta_never_zeroes_what_it_did_not_hear_about(stock):
     run()
     set_cursor(timedelta(minutes=10))
-    stock.stock["stock"] = [{"assortmentId": JACKET, "storeId": MAIN, "stock": 12}]
-    stock.stock["reserve"] = []
+    stock.set_stock(stock.ids.jacket, stock.ids.main, stock=12)
+    stock.set_stock(stock.ids.hat, stock.ids.shop, reserve=1)   # a cell the hat never had: 0 stock
+    stock.faults.add(status=200, count=1, path_contains="report/stock/bystore/current",
+                     params={"stockType": "reserve"}, body=[])   # this time the reserve delta is empty
     run()
     assert figures("ALS-01", "main") == (12, 4, 8)  # reserve not reported: kept, not zeroed
-    assert figures("00002", "main") == (Decimal("46.5"), 0, Decimal("46.5"))
+    assert figures("00002", "main") == (Decimal("46.5"), 0, Decimal("46.5"))   # not reported: kept
 
 
 def test_rows_without_a_store_are_ignored_and_counted(stock):
-    set_cursor(timedelta(minutes=10))  # a delta reads every store at once, store-less reserves included
+    set_cursor(timedelta(hours=2))  # a delta reads every store at once, store-less reserves included
     r = run()
-    assert r.counts["rows_without_store"] == 1
+    # the store-less reserve moved: both reports list it (stock 0 as a zero line, reserve 2)
+    assert r.counts["rows_without_store"] == 2
     assert r.error_count == 0
     assert figures("00002", "main") == (Decimal("46.5"), 0, Decimal("46.5"))
 
@@ -137,9 +162,12 @@ def test_unknown_assortment_ids_are_counted_not_errors(stock):
 
 
 def test_malformed_report_rows_are_recorded(stock):
-    set_cursor(timedelta(minutes=10))
-    stock.stock["stock"] = stock.stock["stock"] + [{"storeId": MAIN, "stock": 1}, "junk",
-                                                   {"assortmentId": GLOVES, "storeId": MAIN, "stock": "lots"}]
+    set_cursor(timedelta(hours=2))
+    main = stock.ids.main
+    stock.faults.add(kind="rows", count=1, path_contains="report/stock/bystore/current",
+                     params={"stockType": "stock"},
+                     body=[{"storeId": main, "stock": 1}, "junk",
+                           {"assortmentId": stock.ids.gloves, "storeId": main, "stock": "lots"}])
     r = run()
     assert r.error_count == 3
     assert {e["error"] for e in r.errors} == {"stock row: no assortmentId", "stock row: not an object",
@@ -151,8 +179,7 @@ def test_only_changed_rows_are_written(stock):
     run()
     long_ago = timezone.now() - timedelta(days=3)
     StockLevel.objects.update(updated_at=long_ago, checked_at=long_ago)
-    stock.stock["stock"] = [dict(r, stock=11) if r["assortmentId"] == JACKET and r["storeId"] == MAIN else r
-                            for r in stock.stock["stock"]]
+    stock.set_stock(stock.ids.jacket, stock.ids.main, stock=11)
     r = run(full=True)
     assert r.counts["stock_changed"] == 1
     changed = level("ALS-01", "main")
@@ -188,8 +215,7 @@ def test_stock_changes_are_logged_with_their_source_and_how_they_came(stock):
     run()
     assert set(StockChange.objects.values_list("source", "via")) == {("moysklad", "full")}
     set_cursor(timedelta(minutes=10))
-    stock.stock["stock"] = [{"assortmentId": JACKET, "storeId": MAIN, "stock": 12}]
-    stock.stock["reserve"] = []
+    stock.set_stock(stock.ids.jacket, stock.ids.main, stock=12)
     run()
     change = StockChange.objects.filter(via="sync").get()
     assert (change.previous_stock, change.new_stock, change.previous_available, change.new_available) == (10, 12, 6, 8)
