@@ -30,3 +30,22 @@ def worker_idle() -> bool:
 
 def wait_for_idle_worker(timeout: float = 30.0) -> None:
     wait_until(worker_idle, timeout=timeout, what="the worker is idle")
+
+
+def queue_empty(app, queue: str) -> bool:
+    """No message waits in the broker's `queue` (Redis or the filesystem broker alike)."""
+    from kombu.exceptions import ChannelError
+
+    with app.connection_for_read() as conn:
+        try:
+            return conn.default_channel.queue_declare(queue=queue, passive=True).message_count == 0
+        except ChannelError:   # never declared on this broker: nothing was ever sent to it
+            return True
+
+
+def wait_for_quiet(app, queue: str, timeout: float = 30.0) -> None:
+    """Nothing left to do: no publish in flight, nothing queued, the in-process worker idle."""
+    from syncsite import publish as publisher
+
+    wait_until(lambda: publisher._in_flight == 0 and queue_empty(app, queue) and worker_idle(), timeout=timeout,
+               what=f"no message in flight, none in {queue}, the worker idle")

@@ -26,6 +26,7 @@ from orders.models import Order, OrderStatus
 from stock.models import StockLevel
 from syncsite import publish as publisher
 from syncsite.celery import app
+from tests.waiting import wait_for_quiet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -70,6 +71,7 @@ def stack(settings, live_server, monkeypatch):
         task_postrun.connect(_close_connections, weak=False)
         try:
             with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30, queues=[queue]):
+                srv.test_queue = queue
                 yield srv
         finally:
             task_postrun.disconnect(_close_connections)
@@ -132,5 +134,5 @@ def test_site_order_reaches_moysklad_and_the_site_follows_the_manager(stack, liv
     assert detail.json()["status"] == "completed" and len(detail.json()["history"]) == 6
     # One e-mail per real change (5), none for the repeated "shipped".
     wait_for(lambda: len(mail.outbox) >= 5, "the e-mails")
-    time.sleep(0.5)
+    wait_for_quiet(app, stack.test_queue)   # nothing left that could send a sixth
     assert len(mail.outbox) == 5

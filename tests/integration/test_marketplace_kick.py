@@ -20,6 +20,7 @@ from tests.factories import make_warehouse
 from tests.unit.marketplaces.conftest import OZON, WB, WB_CONTENT, YM
 from tests.unit.marketplaces.fakes import FakeMarketplaces
 from tests.unit.marketplaces.support import age, cards_for, catalog, push, set_stock
+from tests.waiting import wait_until, worker_idle
 
 pytestmark = [pytest.mark.integration, needs_redis]
 
@@ -65,6 +66,7 @@ def worker(configured, monkeypatch):
     task_postrun.connect(_close_connections, weak=False)
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30, queues=[queue]) as w:
+            w.test_queue = queue
             yield w
     finally:
         task_postrun.disconnect(_close_connections)
@@ -103,7 +105,14 @@ def test_burst_of_kicks_becomes_one_push_through_the_worker(worker):
         done = wait_for(lambda: JobRun.objects.filter(job="marketplace-stock", trigger="event")
                         .exclude(status=JobRun.Status.RUNNING).exists())
         assert done, list(JobRun.objects.values("job", "trigger", "status", "message"))
-        time.sleep(3.5)  # a second push would have been scheduled by now
+        # Every kick was made (and its push scheduled, or not) before that run finished: once the
+        # queue is empty and the worker holds nothing (a countdown push waits reserved in the
+        # worker), a second push would have run.
+        import redis
+
+        queued = redis.Redis.from_url(redis_url())
+        wait_until(lambda: queued.llen(worker.test_queue) == 0 and worker_idle(), timeout=30,
+                   what="nothing left queued or held by the worker")
         run = JobRun.objects.get(job="marketplace-stock", trigger="event")
         assert run.status == JobRun.Status.SUCCESS, run.message
         assert [len(b) for b in market.calls["ozon"]] == [100, 100, 100]

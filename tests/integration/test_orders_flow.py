@@ -31,6 +31,7 @@ from tests.orders_fixtures import (  # noqa: F401
     post_order,
     shop,
 )
+from tests.waiting import wait_for_quiet
 
 pytestmark = [pytest.mark.integration, needs_redis, pytest.mark.django_db(transaction=True)]
 
@@ -122,7 +123,7 @@ def test_broker_down_webhook_answers_then_the_sweeper_gets_it_processed(fake_ms,
     assert response.status_code == 200 and time.monotonic() - started < 1.5
     event = InboundEvent.objects.get()
     assert event.status == "received"
-    time.sleep(1.0)
+    wait_for_quiet(app, worker.test_queue)
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PENDING  # nothing processed it
 
     # The broker is back; the beat sweeper finds the row (older than a minute) and signals it.
@@ -162,5 +163,5 @@ def test_duplicate_deliveries_raced_make_one_status_change(fake_ms, shop, worker
     assert codes == [200] * 6
     assert InboundEvent.objects.count() == 1
     wait_until(lambda: Order.objects.get(pk=order.pk).status == OrderStatus.CONFIRMED, what="the status")
-    time.sleep(0.5)
+    wait_for_quiet(app, worker.test_queue)   # every signal of the six deliveries handled
     assert OrderStatusChange.objects.filter(order=order, to_status="confirmed").count() == 1

@@ -2,18 +2,26 @@
 never overwritten by the sync, and an order placed while a sync writes waits for it and sees its
 figures. Threads with their own connections, events to order the steps."""
 import threading
-import time
 from decimal import Decimal
 
 import pytest
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 
 from stock.models import StockChange, StockLevel
 from stock.services import HoldRequest, stock_allocate, stock_holds_place, stock_levels_set
 from tests.conftest import needs_postgres
 from tests.factories import make_offer, make_warehouse
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, needs_postgres, pytest.mark.django_db(transaction=True)]
+
+
+def waiting_for_a_lock() -> bool:
+    """A session of this test database waits for a lock another one holds (PostgreSQL's view)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                       "WHERE NOT l.granted AND a.datname = current_database()")
+        return cursor.fetchone()[0] > 0
 
 
 def in_thread(fn):
@@ -54,7 +62,7 @@ def test_a_hold_committed_while_a_sync_runs_survives_the_sync(level):
     assert held.wait(10)
     sync_thread, sync_box = in_thread(lambda: stock_levels_set(
         warehouse_id=warehouse.pk, figures={offer.pk: (Decimal(11), Decimal(0))}, source="moysklad"))
-    time.sleep(0.5)
+    wait_until(waiting_for_a_lock, timeout=10, what="the sync to wait for the order's lock on the level")
     assert sync_thread.is_alive(), "the sync must wait for the order's lock on the level"
     commit.set()
     order_thread.join(10)
@@ -84,7 +92,7 @@ def test_an_order_placed_while_a_sync_writes_sees_the_synced_figure(level):
     sync_thread, sync_box = in_thread(sync)
     assert written.wait(10)
     order_thread, order_box = in_thread(order)
-    time.sleep(0.5)
+    wait_until(waiting_for_a_lock, timeout=10, what="the order to wait for the sync's lock on the level")
     assert order_thread.is_alive(), "the order must wait for the sync's lock on the level"
     commit.set()
     sync_thread.join(10)

@@ -6,6 +6,7 @@ import pytest
 
 from integrations.moysklad.tasks import events_process_task
 from syncsite import publish as publisher
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def test_gathered_ids_of_one_window_leave_as_one_message(sends):
     assert publisher.publish(task, [4, 5], wait=0, gather=0.2)
     assert not sent  # nothing waits for the broker, nothing is sent before the window closes
     assert done.wait(5)
-    time.sleep(0.1)
+    wait_until(lambda: sent, timeout=5, what="the gathered message")
     assert sent == [(([1, 2, 3, 4, 5],), {}, {})]
     done.clear()
     assert publisher.publish(task, [6], wait=0, gather=0.05)  # a new window, a new message

@@ -5,6 +5,7 @@ import time
 import pytest
 
 from integrations.http.paging import prefetch
+from tests.waiting import wait_until
 
 
 def test_items_arrive_in_order():
@@ -54,6 +55,5 @@ def test_a_consumer_that_stops_early_stops_the_producer():
         for page in prefetch(pages()):
             if page == 1:
                 raise ValueError("write failed")
-    time.sleep(0.3)
+    wait_until(lambda: threading.active_count() <= before, timeout=5, what="the producer thread to stop")
     assert len(produced) < 10
-    assert threading.active_count() <= before

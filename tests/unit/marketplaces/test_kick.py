@@ -7,6 +7,7 @@ from django.utils import timezone
 from integrations import marketplaces
 from integrations.marketplaces import debounce as kick_module
 from integrations.marketplaces.jobs import stock_push_on_event
+from tests.waiting import wait_until
 from integrations.models import ChannelOffer, JobRun, JobState
 from tests.conftest import redis_url
 from tests.factories import make_warehouse
@@ -116,10 +117,8 @@ def test_schedule_lease_is_exclusive_until_released_or_expired():
     assert not kick_module.claim(60)
     kick_module.release()
     assert kick_module.claim(0.001)
-    import time
-
-    time.sleep(0.01)
-    assert kick_module.claim(60), "an expired lease (a lost task) does not block pushes"
+    # an expired lease (a lost task) does not block pushes
+    wait_until(lambda: kick_module.claim(60), timeout=5, what="the 1 ms lease to expire and be claimed")
     kick_module.release()
 
 

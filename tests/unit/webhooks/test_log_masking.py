@@ -16,6 +16,7 @@ import pytest
 
 from syncsite import logmask
 from tests.orders_fixtures import WEBHOOK_TOKEN
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.security
 ROOT = Path(__file__).resolve().parents[3]
@@ -106,7 +107,8 @@ def test_gunicorn_access_and_error_logs_never_carry_the_token(tmp_path):
         assert _request(f"{base}/webhooks/moysklad/{token}/?requestId=r1") == 400
         assert _request(f"{base}/webhooks/moysklad/{token}/", "GET") == 405
         assert _request(f"{base}/webhooks/moysklad/{token[:-1]}/") == 404
-        time.sleep(0.5)  # let the access log lines reach the file
+        wait_until(lambda: access.exists() and access.read_text().count("/webhooks/moysklad/") >= 3, timeout=10,
+                   what="the access log lines to reach the file")
     finally:
         server.terminate()
         out, err = server.communicate(timeout=30)
