@@ -150,3 +150,19 @@ def sandbox_moysklad(settings, *, moysklad: dict | None = None, **server):
             yield srv
         finally:
             ratelimit._registry.clear()
+
+
+@pytest.fixture
+def ms_sandbox(settings, shop):
+    """The sandbox's MoySklad (integrations/sandbox, the product's own emulator, over real sockets)
+    holding the shop's two offers: their bindings point at one of its products and one of its
+    variants, so an export lands in the emulator's order book (`ms_sandbox.moysklad.orders`), and
+    our webhook takes `deliver`'s token. Yields the server."""
+    with sandbox_moysklad(settings, moysklad={"WEBHOOK_TOKEN": WEBHOOK_TOKEN}, products=4, variant_share=0.5,
+                          stores=1, seed=7) as srv:
+        ms = srv.moysklad
+        shop.phone_ms_id = ms.product_ids(include_archived=False)[0]
+        shop.case_ms_id = ms.variant_ids(include_archived=False)[0]
+        OfferBinding.objects.filter(offer=shop.phone).update(external_id=shop.phone_ms_id)
+        OfferBinding.objects.filter(offer=shop.case).update(external_id=shop.case_ms_id)
+        yield srv

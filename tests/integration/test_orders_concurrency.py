@@ -14,7 +14,7 @@ from orders import services
 from orders.models import Order
 from stock.models import StockHold, StockLevel
 from tests.conftest import needs_postgres
-from tests.orders_fixtures import _fast_backoff, fake_ms, published, shop  # noqa: F401
+from tests.orders_fixtures import _fast_backoff, ms_sandbox, published, shop  # noqa: F401
 
 pytestmark = [pytest.mark.integration, needs_postgres, pytest.mark.django_db(transaction=True)]
 
@@ -74,7 +74,7 @@ def test_one_idempotency_key_sent_twice_at_once_makes_one_order(shop, published)
     assert Order.objects.count() == 1 and StockLevel.objects.get(offer=shop.phone).available == 4
 
 
-def test_two_exporters_racing_make_one_customerorder(fake_ms, shop, published):
+def test_two_exporters_racing_make_one_customerorder(ms_sandbox, shop, published):
     order = place("PHONE-1", 1, "x").order
 
     def export(_i):
@@ -83,5 +83,5 @@ def test_two_exporters_racing_make_one_customerorder(fake_ms, shop, published):
 
     outcomes = race(4, export)
     assert sorted(map(str, outcomes)).count("exported") == 1, outcomes
-    assert len(fake_ms.orders) == 1
+    assert len(ms_sandbox.moysklad.orders.orders) == 1
     assert OrderBinding.objects.get(order=order).external_id

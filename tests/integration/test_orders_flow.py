@@ -25,7 +25,7 @@ from tests.orders_fixtures import (  # noqa: F401
     API_TOKEN,
     _fast_backoff,
     deliver,
-    fake_ms,
+    ms_sandbox,
     notification,
     order_body,
     post_order,
@@ -93,33 +93,35 @@ def api_client(settings):
     return Client(HTTP_AUTHORIZATION=f"Bearer {API_TOKEN}")
 
 
-def test_api_order_is_exported_by_the_task_queued_on_commit(fake_ms, shop, worker, api_client):
+def test_api_order_is_exported_by_the_task_queued_on_commit(ms_sandbox, shop, worker, api_client):
     response = post_order(api_client, order_body(("PHONE-1", 1), ("CASE-RED", 2)))
     assert response.status_code == 201
     order = Order.objects.get(uid=response.json()["id"])
     wait_until(lambda: OrderBinding.objects.get(order_id=order.pk).export_state == ExportState.EXPORTED,
                what="the export")
-    assert len(fake_ms.orders) == 1
-    assert OrderBinding.objects.get(order=order).external_id == next(iter(fake_ms.orders))
+    (remote_id,) = ms_sandbox.moysklad.orders.orders
+    assert OrderBinding.objects.get(order=order).external_id == remote_id
 
 
-def test_webhook_is_processed_by_the_worker(fake_ms, shop, worker):
+def test_webhook_is_processed_by_the_worker(ms_sandbox, shop, worker):
     order, remote_id = exported_order("a")
-    fake_ms.set_state(remote_id, "Подтвержден")
-    assert deliver(Client(), notification(("customerorder", remote_id, "UPDATE"))).status_code == 200
+    ms_sandbox.moysklad.orders.set_state(remote_id, "Подтвержден")
+    body = notification(("customerorder", remote_id, "UPDATE"), base=ms_sandbox.moysklad_base_url)
+    assert deliver(Client(), body).status_code == 200
     wait_until(lambda: Order.objects.get(pk=order.pk).status == OrderStatus.CONFIRMED, what="the status")
     wait_until(lambda: InboundEvent.objects.get().status == "done", what="the event row")
 
 
-def test_broker_down_webhook_answers_then_the_sweeper_gets_it_processed(fake_ms, shop, worker, monkeypatch):
+def test_broker_down_webhook_answers_then_the_sweeper_gets_it_processed(ms_sandbox, shop, worker, monkeypatch):
     order, remote_id = exported_order("b")
-    fake_ms.set_state(remote_id, "Собран")
+    ms_sandbox.moysklad.orders.set_state(remote_id, "Собран")
 
     # The broker goes away while MoySklad notifies us.
     real_send = publisher._send
     monkeypatch.setattr(publisher, "_send", lambda task, args, kwargs: (_fail(task)))
     started = time.monotonic()
-    response = deliver(Client(), notification(("customerorder", remote_id, "UPDATE")), request_id="down")
+    body = notification(("customerorder", remote_id, "UPDATE"), base=ms_sandbox.moysklad_base_url)
+    response = deliver(Client(), body, request_id="down")
     assert response.status_code == 200 and time.monotonic() - started < 1.5
     event = InboundEvent.objects.get()
     assert event.status == "received"
@@ -141,10 +143,10 @@ def _fail(task):
     return False
 
 
-def test_duplicate_deliveries_raced_make_one_status_change(fake_ms, shop, worker):
+def test_duplicate_deliveries_raced_make_one_status_change(ms_sandbox, shop, worker):
     order, remote_id = exported_order("c")
-    fake_ms.set_state(remote_id, "Подтвержден")
-    body = notification(("customerorder", remote_id, "UPDATE"))
+    ms_sandbox.moysklad.orders.set_state(remote_id, "Подтвержден")
+    body = notification(("customerorder", remote_id, "UPDATE"), base=ms_sandbox.moysklad_base_url)
     barrier = threading.Barrier(6)
     codes = []
 

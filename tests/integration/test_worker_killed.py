@@ -21,6 +21,7 @@ from tests.orders_fixtures import (  # noqa: F401
     _fast_backoff,
     deliver,
     fake_ms,
+    ms_sandbox,
     notification,
     published,
     shop,
@@ -121,7 +122,7 @@ def test_the_sweeper_frees_a_killed_workers_events(client, fake_ms, published):
     assert events_process(event_ids=[event_id]) == {"imported": 1}
 
 
-def test_a_killed_exporters_order_is_exported_once_its_lease_runs_out(fake_ms, shop, published):
+def test_a_killed_exporters_order_is_exported_once_its_lease_runs_out(ms_sandbox, shop, published):
     from tests.unit.orders.test_export import export, make_order
 
     order = make_order(shop)
@@ -145,7 +146,7 @@ def test_a_killed_exporters_order_is_exported_once_its_lease_runs_out(fake_ms, s
     assert until(lambda: export(order.pk) == "exported", timeout=LEASE + 5)
     assert time.monotonic() - killed <= LEASE + 2
     assert OrderBinding.objects.get(order_id=order.pk).export_state == ExportState.EXPORTED
-    assert len(fake_ms.orders) == 1
+    assert len(ms_sandbox.moysklad.orders.orders) == 1
 
 
 def test_a_killed_jobs_lock_frees_itself_once_its_lease_runs_out():

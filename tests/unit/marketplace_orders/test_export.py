@@ -12,7 +12,7 @@ from integrations.models import OrderBinding
 from integrations.moysklad.client import MoySkladClient
 from integrations.moysklad.orders import OrderExportSession
 from orders.models import ExportState, Order
-from tests.moysklad_orders_fake import fake_ms  # noqa: F401
+from tests.orders_fixtures import ms_sandbox  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -26,20 +26,22 @@ def _ozon_order(number: str) -> Order:
     return Order.objects.get(source="ozon", source_order_id=number)
 
 
-def test_exported_once_with_marketplace_and_id_in_the_description(fake_ms, shop, published):  # noqa: F811
+def test_exported_once_with_marketplace_and_id_in_the_description(ms_sandbox, shop, published):  # noqa: F811
     order = _ozon_order("0208245774-0029-1")
     with MoySkladClient() as client:
         assert OrderExportSession(client).export(order.pk) == "exported"
         assert OrderExportSession(client).export(order.pk) == "skipped"  # no longer pending
-    (remote,) = fake_ms.orders.values()
+    book = ms_sandbox.moysklad.orders
+    (remote,) = book.orders.values()
     assert "Ozon: заказ 0208245774-0029-1" in remote["description"]
     assert "Неизвестный SKU NOPE-9" in remote["description"]
-    assert len(remote["_positions"]) == 1  # the flagged line holds nothing and is not sent
+    # the flagged line holds nothing and is not sent
+    assert [p["_assortment"] for p in remote["_positions"]] == [shop.phone_ms_id]
     assert OrderBinding.objects.get(order=order).export_state == ExportState.EXPORTED
-    (counterparty,) = fake_ms.counterparties.values()
+    (counterparty,) = book.counterparties.values()
     assert counterparty["name"] == "Покупатель Ozon"
     # a second marketplace order goes to the same buyer counterparty
     second = _ozon_order("0208245774-0030-1")
     with MoySkladClient() as client:
         OrderExportSession(client).export(second.pk)
-    assert len(fake_ms.counterparties) == 1 and len(fake_ms.orders) == 2
+    assert len(book.counterparties) == 1 and len(book.orders) == 2

@@ -92,21 +92,21 @@ def test_admin_shows_the_order_contacts(admin_client, api, shop, published):
     assert "victim@example.com" in listing and "attacker@example.net" in listing
 
 
-def test_export_never_sends_an_order_under_a_contradicting_counterparty(fake_ms, shop, published):
+def test_export_never_sends_an_order_under_a_contradicting_counterparty(ms_sandbox, shop, published):
     from integrations.moysklad.client import MoySkladClient
     from integrations.moysklad.orders import OrderExportSession
 
     # A counterparty a manager keeps in MoySklad for the victim: the same phone, another e-mail.
-    fake_ms.counterparties["cp-victim"] = {"id": "cp-victim", "name": "Мария", "email": "victim@example.com",
-                                           "phone": "8 (926) 555-00-11"}
+    book = ms_sandbox.moysklad.orders
+    victim, _ = book.create_counterparty({"name": "Мария", "email": "victim@example.com",
+                                          "phone": "8 (926) 555-00-11"})
     order = services.order_create(customer=services.CustomerData(**ATTACKER),
                                   items=[services.LineRequest(sku="PHONE-1", quantity=1)], idempotency_key="x").order
     with MoySkladClient() as client:
         assert OrderExportSession(client).export(order.pk) == "exported"
-    (remote,) = fake_ms.orders.values()
-    agent_id = remote["agent"]["meta"]["href"].rsplit("/", 1)[-1]
-    assert agent_id != "cp-victim"
-    assert fake_ms.counterparties[agent_id]["email"] == "attacker@example.net"
+    (remote,) = book.orders.values()
+    assert remote["_agent"] != victim["id"]
+    assert book.counterparties[remote["_agent"]]["email"] == "attacker@example.net"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -36,7 +36,7 @@ def clock(monkeypatch):
     return hooks
 
 
-def test_summary_tells_exported_here_by_another_worker_and_still_in_flight(fake_ms, shop, published, clock):
+def test_summary_tells_exported_here_by_another_worker_and_still_in_flight(ms_sandbox, shop, published, clock):
     mine, finished_elsewhere, stuck = place("a"), place("b"), place("c")
     for order in (finished_elsewhere, stuck):
         assert services.order_export_claim(order_id=order.pk, owner="other-worker")
@@ -57,16 +57,16 @@ def test_summary_tells_exported_here_by_another_worker_and_still_in_flight(fake_
     assert OrderBinding.objects.get(order_id=stuck.pk).export_state == ExportState.PENDING
 
 
-def test_an_order_the_other_worker_let_go_unexported_is_exported_here(fake_ms, shop, published, clock):
+def test_an_order_the_other_worker_let_go_unexported_is_exported_here(ms_sandbox, shop, published, clock):
     order = place("a")
     assert services.order_export_claim(order_id=order.pk, owner="other-worker")
     clock.append(lambda: services.order_export_release(order_id=order.pk, owner="other-worker"))
     run = run_job(jobs.get("orders-export"), trigger="test")
     assert run.counts["exported_here"] == 1 and "still_in_flight" not in run.counts
-    assert len(fake_ms.orders) == 1
+    assert len(ms_sandbox.moysklad.orders.orders) == 1
 
 
-def test_sync_command_prints_the_three_figures(fake_ms, shop, published, clock):
+def test_sync_command_prints_the_three_figures(ms_sandbox, shop, published, clock):
     place("a")
     held = place("b")
     assert services.order_export_claim(order_id=held.pk, owner="other-worker")
