@@ -643,13 +643,19 @@ def page_href(href: str, query: dict[str, list[str]], limit: int, offset: int) -
 @dataclass(frozen=True)
 class LoggedRequest:
     """One API request as the emulator answered it: ``path`` below the API root, the raw query
-    string, the status sent (0: the connection was dropped), whether an injected fault fired."""
+    string, the status sent (0: the connection was dropped), whether an injected fault fired,
+    and the body as sent (what a marketplace was told, batch by batch)."""
 
     method: str
     path: str
     query_string: str
     status: int
     fault: bool = False
+    body: bytes = b""
+
+    def json(self) -> Any:
+        """The request body parsed as JSON (None when empty)."""
+        return json.loads(self.body.decode("utf-8")) if self.body else None
 
     @property
     def params(self) -> dict[str, str]:
@@ -779,7 +785,7 @@ class ApiEmulator:
             if self.request_log is not None:
                 self.request_log.append(LoggedRequest(request.method, sub if sub is not None else request.path,
                                                       request.query_string, resp.status if not resp.drop else 0,
-                                                      bool(flags.get("fault"))))
+                                                      bool(flags.get("fault")), bytes(request.body or b"")))
             resp = finalize(request, resp, gzip_level=self.gzip_level)
             self.stats_counter.record(endpoint, resp.status if not resp.drop else 0, units=units,
                                       nbytes=len(resp.body), **flags)

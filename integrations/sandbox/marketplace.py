@@ -168,6 +168,11 @@ class StockBook:
             return [{"key": k, "warehouse": w, "quantity": q, "at": at}
                     for (k, w), (q, at) in sorted(self.stocks.items()) if wanted is None or k in wanted]
 
+    def shown(self) -> dict[tuple[str, str], int]:
+        """{(key, warehouse): quantity} as the marketplace now shows it to buyers."""
+        with self._lock:
+            return {pair: q for pair, (q, _at) in self.stocks.items()}
+
     def summary(self) -> dict:
         return {"items": len(self.stocks), "items_accepted": self.items_accepted,
                 "items_rejected": self.items_rejected, "stock_calls": self.calls}

@@ -226,6 +226,11 @@ class WildberriesContentEmulator(_WildberriesBase):
         return {"nmID": nm, "vendorCode": cat.p_article(i) or cat.p_code(i), "updatedAt": updated,
                 "title": cat.p_name(i), "sizes": sizes}
 
+    def newest_updated_at(self) -> str | None:
+        """The ``updatedAt`` of the most recently changed card (what a reader's cursor reaches)."""
+        rows = self._sorted()
+        return rows[-1][0] if rows else None
+
     def _cards_list(self, request: Request) -> Response:
         try:
             body = request.json() or {}
