@@ -5,7 +5,6 @@ import time
 import uuid
 
 import pytest
-import respx
 from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
 from django.db import connections, transaction
@@ -17,9 +16,9 @@ from integrations.models import JobRun
 from syncsite.celery import app
 from tests.conftest import needs_redis, redis_url
 from tests.factories import make_warehouse
-from tests.unit.marketplaces.conftest import OZON, WB, WB_CONTENT, YM
-from tests.unit.marketplaces.fakes import FakeMarketplaces
-from tests.unit.marketplaces.support import age, cards_for, catalog, push, set_stock
+from integrations.sandbox import channels
+from tests.sandbox_respx import mounted_sandbox
+from tests.unit.marketplaces.support import SandboxMarket, catalog, push, set_stock
 from tests.waiting import wait_until, worker_idle
 
 pytestmark = [pytest.mark.integration, needs_redis]
@@ -30,7 +29,14 @@ def _close_connections(**_kwargs):
 
 
 @pytest.fixture
-def configured(settings):
+def sandbox():
+    """Ozon, WB and YM: the sandbox's emulators in-process behind respx (the worker's thread too)."""
+    with mounted_sandbox() as sb:
+        yield sb
+
+
+@pytest.fixture
+def configured(settings, sandbox):
     import redis
 
     settings.REDIS_URL = redis_url()
@@ -40,12 +46,17 @@ def configured(settings):
     for key in client.scan_iter("LIMITS*"):
         client.delete(key)
     ratelimit._registry.clear()
-    settings.OZON = {**settings.OZON, "BASE_URL": OZON, "CLIENT_ID": f"it-{uuid.uuid4().hex[:6]}",
-                     "API_KEY": "k", "WAREHOUSE_ID": "22000"}
-    settings.WILDBERRIES = {**settings.WILDBERRIES, "BASE_URL": WB, "CONTENT_URL": WB_CONTENT, "TOKEN": "wb-token",
-                            "WAREHOUSE_ID": "658434"}
-    settings.YANDEX_MARKET = {**settings.YANDEX_MARKET, "BASE_URL": YM, "API_KEY": "ym", "BUSINESS_ID": "10",
-                              "WAREHOUSE_ID": "123456"}
+    ozon = sandbox.emulators["ozon"]
+    ozon.client_id = f"it-{uuid.uuid4().hex[:6]}"   # a seller of its own: fresh limiter keys in Redis
+    ozon.warehouses = {"22000"}
+    settings.OZON = {**settings.OZON, "BASE_URL": sandbox.base_url("ozon"), "CLIENT_ID": ozon.client_id,
+                     "API_KEY": channels.OZON_API_KEY, "WAREHOUSE_ID": "22000"}
+    settings.WILDBERRIES = {**settings.WILDBERRIES, "BASE_URL": sandbox.base_url("wb"),
+                            "CONTENT_URL": sandbox.base_url("wb-content"), "TOKEN": channels.WB_TOKEN,
+                            "WAREHOUSE_ID": channels.WB_WAREHOUSE}
+    settings.YANDEX_MARKET = {**settings.YANDEX_MARKET, "BASE_URL": sandbox.base_url("ym"),
+                              "API_KEY": channels.YM_API_KEY, "BUSINESS_ID": channels.YM_BUSINESS,
+                              "WAREHOUSE_ID": channels.YM_WAREHOUSE}
     settings.MARKETPLACES = {**settings.MARKETPLACES, "DEBOUNCE_SECONDS": 3.0}
     yield settings
     ratelimit._registry.clear()
@@ -85,36 +96,34 @@ def wait_for(predicate, timeout=30.0):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_burst_of_kicks_becomes_one_push_through_the_worker(worker):
-    with respx.mock(assert_all_called=False) as mock:
-        market = FakeMarketplaces(mock)
-        warehouse = make_warehouse(code="main")
-        offers = catalog(300, warehouse=warehouse)
-        market.cards = cards_for(offers)
-        push()
-        market.reset_calls()
-        age()
-        debounce.release()
-        set_stock(offers, warehouse, 2)
-        # 300 announcements, one per change, as an import or webhooks make them. They are made in
-        # one transaction so that all of them land inside one debounce window however slow the
-        # machine is: each schedules its push after commit, and the claim lets one through.
-        with transaction.atomic():
-            for offer in offers:
-                marketplaces.kick([offer.pk])
-        done = wait_for(lambda: JobRun.objects.filter(job="marketplace-stock", trigger="event")
-                        .exclude(status=JobRun.Status.RUNNING).exists())
-        assert done, list(JobRun.objects.values("job", "trigger", "status", "message"))
-        # Every kick was made (and its push scheduled, or not) before that run finished: once the
-        # queue is empty and the worker holds nothing (a countdown push waits reserved in the
-        # worker), a second push would have run.
-        import redis
+def test_burst_of_kicks_becomes_one_push_through_the_worker(worker, sandbox):
+    market = SandboxMarket(sandbox)
+    warehouse = make_warehouse(code="main")
+    offers = catalog(300, warehouse=warehouse, market=market)
+    push()
+    market.reset_calls()
+    market.age()
+    debounce.release()
+    set_stock(offers, warehouse, 2)
+    # 300 announcements, one per change, as an import or webhooks make them. They are made in
+    # one transaction so that all of them land inside one debounce window however slow the
+    # machine is: each schedules its push after commit, and the claim lets one through.
+    with transaction.atomic():
+        for offer in offers:
+            marketplaces.kick([offer.pk])
+    done = wait_for(lambda: JobRun.objects.filter(job="marketplace-stock", trigger="event")
+                    .exclude(status=JobRun.Status.RUNNING).exists())
+    assert done, list(JobRun.objects.values("job", "trigger", "status", "message"))
+    # Every kick was made (and its push scheduled, or not) before that run finished: once the
+    # queue is empty and the worker holds nothing (a countdown push waits reserved in the
+    # worker), a second push would have run.
+    import redis
 
-        queued = redis.Redis.from_url(redis_url())
-        wait_until(lambda: queued.llen(worker.test_queue) == 0 and worker_idle(), timeout=30,
-                   what="nothing left queued or held by the worker")
-        run = JobRun.objects.get(job="marketplace-stock", trigger="event")
-        assert run.status == JobRun.Status.SUCCESS, run.message
-        assert [len(b) for b in market.calls["ozon"]] == [100, 100, 100]
-        assert len(market.calls["wildberries"]) == 1 and len(market.calls["yandex_market"]) == 1
-        assert all(market.ozon[(o.sku, 22000)] == 2 for o in offers)
+    queued = redis.Redis.from_url(redis_url())
+    wait_until(lambda: queued.llen(worker.test_queue) == 0 and worker_idle(), timeout=30,
+               what="nothing left queued or held by the worker")
+    run = JobRun.objects.get(job="marketplace-stock", trigger="event")
+    assert run.status == JobRun.Status.SUCCESS, run.message
+    assert [len(b) for b in market.calls["ozon"]] == [100, 100, 100]
+    assert len(market.calls["wildberries"]) == 1 and len(market.calls["yandex_market"]) == 1
+    assert all(market.ozon[(o.sku, 22000)] == 2 for o in offers)

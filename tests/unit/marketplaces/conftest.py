@@ -1,5 +1,6 @@
 """Marketplace test setup: all three marketplaces configured against fake hosts (respx mocks
-them), fresh in-process limiters, no real broker publishing (scheduled pushes are recorded)."""
+them; `market` points them at the sandbox's emulators instead), fresh in-process limiters, no
+real broker publishing (scheduled pushes are recorded)."""
 from __future__ import annotations
 
 import pytest
@@ -46,3 +47,23 @@ def scheduled(monkeypatch):
         {k: v for k, v in kw.items() if k not in ("args", "kwargs")}))
     yield calls
     publisher.reset()
+
+
+@pytest.fixture
+def market(marketplaces, sandbox_respx):
+    """Our three marketplaces aimed at the sandbox's emulators, in-process behind respx."""
+    from integrations.sandbox import channels
+
+    from .support import SandboxMarket
+
+    settings = marketplaces
+    settings.OZON = {**settings.OZON, "BASE_URL": sandbox_respx.base_url("ozon"), "CLIENT_ID": channels.OZON_CLIENT_ID,
+                     "API_KEY": channels.OZON_API_KEY}
+    settings.WILDBERRIES = {**settings.WILDBERRIES, "BASE_URL": sandbox_respx.base_url("wb"),
+                            "CONTENT_URL": sandbox_respx.base_url("wb-content"), "TOKEN": channels.WB_TOKEN}
+    settings.YANDEX_MARKET = {**settings.YANDEX_MARKET, "BASE_URL": sandbox_respx.base_url("ym"),
+                              "API_KEY": channels.YM_API_KEY, "BUSINESS_ID": channels.YM_BUSINESS,
+                              "CAMPAIGN_ID": channels.YM_CAMPAIGN}
+    # The seller's Ozon FBS warehouses, as the tests name them (a second one for multi-warehouse tests).
+    sandbox_respx.emulators["ozon"].warehouses = {"22000", "33000"}
+    return SandboxMarket(sandbox_respx)

@@ -14,8 +14,7 @@ from integrations.runs import run_job
 from tests.factories import make_warehouse
 
 from .conftest import TG
-from .fakes import FakeMarketplaces
-from .support import age, cards_for, catalog, push, set_stock
+from .support import catalog, push, set_stock
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("marketplaces", "scheduled")]
 
@@ -33,20 +32,19 @@ def notify(settings):
 
 
 @pytest.fixture
-def zero_on_ozon():
+def zero_on_ozon(market):
     """An offer with 5 to sell that Ozon has accepted as 0 and since refuses to raise."""
-    with respx.mock(assert_all_called=False) as mock:
-        market = FakeMarketplaces(mock)
-        warehouse = make_warehouse(code="main")
-        offers = catalog(1, warehouse=warehouse, stock=0)
-        market.cards = cards_for(offers)
-        push()
-        age()
-        market.ozon_unknown = {offers[0].sku}  # e.g. the card got blocked on Ozon
-        set_stock(offers, warehouse, 5)
-        push()
+    warehouse = make_warehouse(code="main")
+    offers = catalog(1, warehouse=warehouse, market=market, stock=0)
+    push()
+    market.age()
+    market.ozon_api.unlisted.add(offers[0].sku)  # e.g. the card got blocked on Ozon
+    set_stock(offers, warehouse, 5)
+    push()
     co = ChannelOffer.objects.get(channel__system="ozon", offer=offers[0])
     assert co.synced_qty == 0 and co.zero_since is not None and co.status == "error"
+    assert market.ozon == {(offers[0].sku, 22000): 0}, "what Ozon shows buyers"
+    assert market.wb[(658434, market.chrt(offers[0]))] == 5 and market.ym[(offers[0].sku, 123456)] == 5
     return co
 
 

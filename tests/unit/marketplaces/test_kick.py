@@ -1,7 +1,6 @@
 """The event-driven push: `kick` marks offers and schedules one debounced push; a burst of
 changes becomes one run with full batches."""
 import pytest
-import respx
 from django.utils import timezone
 
 from integrations import marketplaces
@@ -12,26 +11,18 @@ from integrations.models import ChannelOffer, JobRun, JobState
 from tests.conftest import redis_url
 from tests.factories import make_warehouse
 
-from .fakes import FakeMarketplaces
-from .support import age, cards_for, catalog, push, set_stock
+from .support import catalog, push, set_stock
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("marketplaces")]
 
 
 @pytest.fixture
-def market():
-    with respx.mock(assert_all_called=False) as mock:
-        yield FakeMarketplaces(mock)
-
-
-@pytest.fixture
 def pushed(market):
     warehouse = make_warehouse(code="main")
-    offers = catalog(300, warehouse=warehouse)
-    market.cards = cards_for(offers)
+    offers = catalog(300, warehouse=warehouse, market=market)
     push()
     market.reset_calls()
-    age()
+    market.age()
     kick_module.release()
     return warehouse, offers
 

@@ -1,23 +1,14 @@
 """The push sends from a thread of its own while the next batches are prepared: a call that stops
 the channel mid-run stops the calls behind it, and what was answered before it is recorded."""
-import httpx
 import pytest
-import respx
 
 from integrations.models import Channel, ChannelOffer, JobRun, StockAudit
 
 from tests.factories import make_warehouse
 
-from .fakes import FakeMarketplaces
-from .support import cards_for, catalog, push
+from .support import catalog, push
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("marketplaces", "scheduled")]
-
-
-@pytest.fixture
-def market():
-    with respx.mock(assert_all_called=False) as mock:
-        yield FakeMarketplaces(mock)
 
 
 @pytest.fixture
@@ -26,10 +17,10 @@ def warehouse():
 
 
 def test_credentials_refused_mid_run_stop_the_calls_behind_and_keep_what_was_answered(market, warehouse):
-    offers = catalog(250, warehouse=warehouse, stock=4)
-    market.cards = cards_for(offers)
+    offers = catalog(250, warehouse=warehouse, market=market, stock=4)
     # Ozon takes 100 a call: the first call is answered, the second is refused, the third never goes.
-    market.fail["ozon"] = [None, httpx.Response(403, json={"code": 7, "message": "Api-key is deactivated"})]
+    market.ozon_api.faults.add(status=403, path_contains="v2/products/stocks", skip=1, error_code=7,
+                               message="Api-key is deactivated, use another one or generate a new one")
     run = push()
     assert run.status == JobRun.Status.SUCCESS
     assert [len(b) for b in market.calls["ozon"]] == [100, 100], "nothing is sent after the refusal"
@@ -46,8 +37,7 @@ def test_credentials_refused_mid_run_stop_the_calls_behind_and_keep_what_was_ans
 
 def test_batches_go_out_in_order_and_every_line_is_answered_across_pages(market, warehouse, monkeypatch):
     monkeypatch.setattr("integrations.marketplaces.services.PAGE", 70)   # several pages, batches across them
-    offers = catalog(430, warehouse=warehouse, stock=2)
-    market.cards = cards_for(offers)
+    offers = catalog(430, warehouse=warehouse, market=market, stock=2)
     run = push()
     assert run.status == JobRun.Status.SUCCESS, run.message
     sent = [item["offer_id"] for batch in market.calls["ozon"] for item in batch]
