@@ -398,7 +398,7 @@ class ConcurrencyGate:
 # ---------------------------------------------------------------------------------------------
 # Faults
 # ---------------------------------------------------------------------------------------------
-FAULT_KINDS = ("status", "timeout", "drop", "rows")
+FAULT_KINDS = ("status", "timeout", "drop", "rows", "cut")
 
 
 @dataclass
@@ -412,6 +412,8 @@ class Fault:
     kind ``rows``: answer normally, with the list ``body`` added to the answer's rows (a
     collection's ``rows`` or a bare-array report): records no client can read, in an otherwise
     well-formed answer.
+    kind ``cut``: process the request normally (the upstream did the work), then close the
+    connection without a byte of answer: the client cannot tell whether it happened.
 
     Matching: ``path_contains`` against ``path?query`` below the mount, ``method``, ``params``
     (each query parameter named must have that exact value, e.g. ``{"offset": "2"}``); the first
@@ -848,6 +850,8 @@ class ApiEmulator:
             for header in self.success_headers(request, decision):
                 if resp.header(header[0]) is None:
                     resp.headers.append(header)
+            if fault is not None and fault.kind == "cut":
+                return done(drop_response())
             return done(resp)
         finally:
             if gate_held:

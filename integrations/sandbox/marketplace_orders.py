@@ -31,6 +31,9 @@ class OrderBook:
         self.orders: dict[str, dict] = {}
         self.returns: list[dict] = []
         self.calls: dict[str, int] = {}
+        #: what the seller's calls changed, one (action, order id) per change applied: the same
+        #: pair twice is an action done twice (a retry the marketplace took for a new one)
+        self.effects: list[tuple[str, str]] = []
         self._seq = 0
 
     def next_seq(self) -> int:
@@ -51,6 +54,18 @@ class OrderBook:
             record.update(fields)
             record["_changed"] = time.time()
 
+    def effect(self, action: str, key: Any) -> None:
+        with self.lock:
+            self.effects.append((action, str(key)))
+
+    def duplicate_effects(self) -> dict[tuple[str, str], int]:
+        """Actions applied more than once: {(action, order id): times}."""
+        with self.lock:
+            seen: dict[tuple[str, str], int] = {}
+            for pair in self.effects:
+                seen[pair] = seen.get(pair, 0) + 1
+        return {pair: n for pair, n in seen.items() if n > 1}
+
     def count(self, name: str) -> None:
         with self.lock:
             self.calls[name] = self.calls.get(name, 0) + 1
@@ -60,6 +75,7 @@ class OrderBook:
             self.orders.clear()
             self.returns.clear()
             self.calls.clear()
+            self.effects.clear()
 
     def summary(self) -> dict:
         with self.lock:

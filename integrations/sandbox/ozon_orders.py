@@ -113,6 +113,7 @@ def install(emulator) -> OrderBook:
             if record["status"] != "awaiting_packaging":
                 raise ApiError(400, 3, "POSTING_ALREADY_SHIPPED")
             book.touch(record, status="awaiting_deliver")
+            book.effect("ship", record["number"])
         return json_response({"result": [record["number"]], "additional_data": []})
 
     def cancel(request: Request) -> Response:
@@ -124,6 +125,7 @@ def install(emulator) -> OrderBook:
             if record["status"] not in ("awaiting_packaging", "awaiting_deliver"):
                 raise ApiError(400, 3, "HAS_INCORRECT_STATUS")
             book.touch(record, status="cancelled")
+            book.effect("cancel", record["number"])
         return json_response({"result": True})
 
     def returns_list(request: Request) -> Response:

@@ -208,6 +208,47 @@ class SandboxServer:
     def emulators(self) -> dict[str, ApiEmulator]:
         return self.app.emulators
 
+    # -- proxy mode: faults on every upstream ---------------------------------------------------
+    CHAOS_EMULATORS = ("moysklad", "ozon", "wb", "ym")
+
+    def chaos(self, rate: float = 0.03, *, seed: int = 1, names: tuple[str, ...] | None = None,
+              delay: float = 0.3) -> list:
+        """Put the upstreams behind a hostile proxy: each API request to the named emulators
+        (MoySklad and the three marketplaces by default) meets, each with probability `rate`, a
+        5xx, a 429 (with a short retry-after), a connection cut before it reached the upstream
+        (`drop`), a connection cut after the upstream did the work (`cut`: the client never
+        hears), or a late answer (`delay` seconds). Seeded per emulator. Returns the rules (their
+        `fired` counts what was injected); `chaos_off(rules)` removes them."""
+        rules = []
+        for n, name in enumerate(names or self.CHAOS_EMULATORS):
+            faults = self.app.emulators[name].faults
+            faults.seed(seed * 1000 + n)
+            retry = {"retry_after_ms": 50, "error_code": 1049} if name == "moysklad" else {
+                "headers": {"Retry-After": "1"}}
+            rules += [faults.add(status=503, count=None, probability=rate),
+                      faults.add(status=429, count=None, probability=rate / 2, **retry),
+                      faults.add(kind="drop", count=None, probability=rate),
+                      faults.add(kind="cut", count=None, probability=rate),
+                      faults.add(kind="timeout", count=None, probability=rate, seconds=delay, then="answer")]
+        return rules
+
+    def chaos_off(self, rules: list) -> None:
+        for name in self.CHAOS_EMULATORS:
+            faults = self.app.emulators[name].faults
+            for rule in rules:
+                if any(f is rule for f in faults._faults):
+                    faults.remove(rule.id)
+
+    @staticmethod
+    def chaos_counts(rules: list) -> dict[str, int]:
+        """What the proxy injected, by kind (`status` split into 5xx and 429)."""
+        counts: dict[str, int] = {}
+        for rule in rules:
+            kind = {"status": "5xx" if rule.status >= 500 else str(rule.status), "timeout": "delay"}.get(
+                rule.kind, rule.kind)
+            counts[kind] = counts.get(kind, 0) + rule.fired
+        return counts
+
     def mount(self, emulator: ApiEmulator, name: str | None = None) -> ApiEmulator:
         """Add another emulator (Ozon, WB, ...) at ``/<name>``; works before or after start."""
         self.app.mount(emulator, name)

@@ -124,6 +124,8 @@ def install(emulator) -> OrderBook:
                         old["orders"].remove(i)
                 if i not in supply["orders"]:
                     supply["orders"].append(i)
+                if task.get("supply") != supply["id"]:
+                    book.effect("supply-add", i)
                 book.touch(task, supplier="confirm", supply=supply["id"])
         return empty_response(204)
 
@@ -133,6 +135,8 @@ def install(emulator) -> OrderBook:
         with book.lock:
             if not supply["orders"]:
                 raise ApiError(409, "SupplyHasZeroOrders", "the supply has no tasks")
+            if not supply["done"]:
+                book.effect("deliver", supply["id"])
             supply["done"] = True
             for i in supply["orders"]:
                 task = book.orders.get(str(i))
@@ -149,6 +153,7 @@ def install(emulator) -> OrderBook:
             if task["supplier"] in ("complete", "cancel"):
                 raise ApiError(409, "StatusChangeNotAllowed", "status change not allowed")
             book.touch(task, supplier="cancel", wb="canceled")
+            book.effect("cancel", task["id"])
         return empty_response(204)
 
     def control_new(request: Request) -> Response:

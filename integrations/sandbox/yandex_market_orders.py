@@ -120,6 +120,7 @@ def install(emulator, *, campaign_id: str = "20000001") -> OrderBook:
                     error = f"STATUS_NOT_ALLOWED: {order['status']}/{order['substatus']} -> {want[0]}/{want[1]}"
                 if ok:
                     book.touch(order, status=want[0], substatus=want[1] or "")
+                    book.effect(f"{want[0]}/{want[1] or ''}", order["id"])
                 result.append({"id": item.get("id"), "status": order["status"] if order else None,
                                "substatus": order["substatus"] if order else None,
                                "updateStatus": "OK" if ok else "ERROR", "errorDetails": error})
