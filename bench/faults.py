@@ -6,9 +6,12 @@ benchmarks' entries, as `--only` runs are).
 
 The suite itself asserts 0 duplicate and 0 missing orders in MoySklad, every stock level equal to
 MoySklad's and 0 notifications answered 200 and left unprocessed; this records how many faults
-it injected into each flow and whether those assertions held."""
+it injected into each flow and whether those assertions held. The chaos test (real workers
+SIGKILLed, Redis flushed and restarted, database connections dropped) adds its own figures:
+kills, flushes, restarts, drops, and the duplicates and losses its reconcile counted."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -20,6 +23,15 @@ from bench.harness import RESULTS, write_results
 from bench.infra import ScenarioResult, goal
 
 LINE = re.compile(r"faults injected into (?P<flow>[a-z ]+): (?P<n>\d+) \((?P<detail>[^)]*)\)(?P<rest>.*)")
+CHAOS = re.compile(r"^chaos figures: (?P<json>\{.*\})$", re.M)
+#: tests/faults/test_chaos.py's figures kept in the entry (what it injected, what it found)
+CHAOS_FIGURES = {"workers killed": ("kills", None), "redis flushes": ("flushes", None),
+                 "redis restarts": ("restarts", None), "db connections dropped": ("connections", None),
+                 "duplicate orders in MoySklad": ("orders", 0), "missing orders in MoySklad": ("orders", 0),
+                 "duplicate marketplace actions": ("actions", 0), "duplicate marketplace orders": ("orders", 0),
+                 "missing marketplace orders": ("orders", 0), "marketplace actions not done": ("actions", 0),
+                 "notifications answered 2xx, never processed": ("events", 0),
+                 "stock levels differing from MoySklad": ("cells", 0), "seconds to heal": ("s", None)}
 
 
 def run(extra: list[str]) -> tuple[int, str, float]:
@@ -44,6 +56,16 @@ def summarize(code: int, output: str, seconds: float) -> ScenarioResult:
                  "never processed", "stock levels differing from MoySklad"):
         result.add(name, 0 if held else None, "", goal("==", 0), note="asserted by tests/faults" if held else
                    "the suite failed: see its output")
+    chaos = CHAOS.search(output)
+    if chaos:
+        figures = json.loads(chaos["json"])
+        for name, (unit, want) in CHAOS_FIGURES.items():
+            if name in figures:
+                result.add(f"chaos: {name}", figures[name], unit, goal("==", want) if want is not None else None)
+        upstream = {k[len("upstream "):]: v for k, v in figures.items() if k.startswith("upstream ") and
+                    k != "upstream requests under fire"}
+        result.add("chaos: upstream faults", sum(upstream.values()), "faults",
+                   note=f"{upstream} in {figures.get('upstream requests under fire')} requests under fire")
     if not held:
         result.error = "\n".join(output.strip().splitlines()[-15:])
     return result
