@@ -681,6 +681,16 @@ class ApiError(Exception):
 # ---------------------------------------------------------------------------------------------
 # The emulator pipeline
 # ---------------------------------------------------------------------------------------------
+def _max_in_window(times: list[float], window: float) -> int:
+    """The most of the sorted `times` that fall within any `window` seconds."""
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
 class ApiEmulator:
     """Base class: one upstream API behind the common pipeline.
 
@@ -710,6 +720,8 @@ class ApiEmulator:
         self.gate = ConcurrencyGate(max_parallel)
         self.faults = FaultInjector()
         self.stats_counter = Stats()
+        #: (monotonic time, method, path?query, status) of each answer >= 400 or dropped connection
+        self.failure_log: collections.deque = collections.deque(maxlen=200_000)
         self.router = Router()
         self.control_router = Router()
         self.default_origin = "http://127.0.0.1"
@@ -789,6 +801,9 @@ class ApiEmulator:
                                                       request.query_string, resp.status if not resp.drop else 0,
                                                       bool(flags.get("fault")), bytes(request.body or b"")))
             resp = finalize(request, resp, gzip_level=self.gzip_level)
+            if resp.drop or resp.status >= 400:
+                target = request.path + ("?" + request.query_string if request.query_string else "")
+                self.failure_log.append((time.monotonic(), request.method, target, 0 if resp.drop else resp.status))
             self.stats_counter.record(endpoint, resp.status if not resp.drop else 0, units=units,
                                       nbytes=len(resp.body), **flags)
             return resp
@@ -879,7 +894,29 @@ class ApiEmulator:
         snap["max_parallel_admitted"] = self.gate.max_seen
         return snap
 
+    def failure_figures(self, window: float = 60.0) -> dict:
+        """How hard the client leaned on the upstream's patience (MoySklad turns off API access
+        for a user after 200 rate-limited or identical failing requests in a minute):
+        ``rate_limited`` answers (429) in all, ``max_rate_limited_per_window`` within any
+        `window` seconds, and ``max_identical_failures_per_window``: the most failing requests
+        with the same method, path and query within any `window` seconds (``worst``: which)."""
+        rows = list(self.failure_log)
+        limited = sorted(t for t, _, _, status in rows if status == 429)
+        by_key: dict[tuple[str, str], list[float]] = {}
+        for t, method, target, _status in rows:
+            by_key.setdefault((method, target), []).append(t)
+        worst, worst_key = 0, None
+        for key, times in by_key.items():
+            n = _max_in_window(sorted(times), window)
+            if n > worst:
+                worst, worst_key = n, key
+        return {"failures": len(rows), "rate_limited": len(limited),
+                "max_rate_limited_per_window": _max_in_window(limited, window),
+                "max_identical_failures_per_window": worst,
+                "worst": f"{worst_key[0]} {worst_key[1]}" if worst_key else "", "window_seconds": window}
+
     def reset_stats(self) -> None:
+        self.failure_log.clear()
         self.stats_counter.reset()
         self.gate.max_seen = 0
 
