@@ -6,7 +6,7 @@ documented figures (MoySklad: 45 units per 3 s per account, a user token's reque
 
 The sync: `moysklad-catalog --full`, `moysklad-stock --full`, a batch of site orders exported by
 `orders-export`, and `marketplace-stock --full` (Ozon, Wildberries, Yandex Market). `full_sync()`
-is also what tests/unit/moysklad/test_budget_hygiene.py runs on a small catalog.
+is also what tests/unit/http/test_budget_hygiene.py runs on a small catalog.
 
 Figures: 429 answers (all upstreams), "429s per hour" extrapolated from the run's length (a full
 sync runs back to back with itself, so the rate is what an hour of it would earn), and the most
