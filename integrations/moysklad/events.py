@@ -63,6 +63,17 @@ from integrations.models import InboundEvent, OfferBinding, OrderBinding, Produc
 from syncsite import publish as publisher
 from syncsite.leases import Lease
 
+try:   # our own infrastructure failing mid-batch: the database connection, Redis (the shared budgets)
+    from psycopg import InterfaceError as _PgInterfaceError
+    from psycopg import OperationalError as _PgOperationalError
+except ImportError:   # SQLite only
+    _PgInterfaceError = _PgOperationalError = OperationalError
+from redis.exceptions import RedisError
+
+#: Errors that say our database or Redis went away, not that the events are bad: the batch is
+#: retried (or, when the database itself is gone, its lease runs out and the sweeper frees it).
+INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, _PgOperationalError, _PgInterfaceError, RedisError)
+
 from . import jobs as catalog_jobs
 from .client import MoySkladClient, is_configured
 from .hrefs import entity_ref, href_relative
@@ -438,6 +449,12 @@ class Batch:
                 except (UpstreamError, MappingError) as exc:
                     log.warning("moysklad.event.failed %s", exc)
                     self.fail(self.unfinished(events), str(exc))
+                except INFRASTRUCTURE_ERRORS as exc:
+                    # Not a bug and not the events' fault (a killed database connection, Redis
+                    # restarting): failing them would lose notifications we answered 2xx.
+                    log.warning("moysklad.event.retry infrastructure %s: %s", exc.__class__.__name__, exc)
+                    self.retry_later(None, exc)
+                    return
                 except Exception as exc:  # a bug: keep the rows for the admin, do not lose the batch
                     log.exception("moysklad.event.crashed")
                     self.fail(self.unfinished(events), f"{exc.__class__.__name__}: {exc}")

@@ -226,3 +226,31 @@ def test_the_price_type_is_read_once_for_many_batches(client, fake_ms, db, publi
         assert process_all() == {"imported": 1}
     assert [r.url.path for r in fake_ms.requests].count("/api/remap/1.2/context/companysettings/pricetype") == 1
     assert len(entity_reads(fake_ms)) == 4
+
+
+@pytest.mark.parametrize("trouble", ["redis", "database"])
+def test_our_own_redis_or_database_failing_mid_batch_leaves_the_events_for_a_retry(client, fake_ms, db, published,
+                                                                                   monkeypatch, trouble):
+    """Redis (the shared rate budgets) restarting or a killed database connection is not the
+    events' fault: they go back to `received` (the retry, or the sweeper), never `failed` — a
+    notification answered 200 must not be lost to our own infrastructure."""
+    import psycopg.errors
+    import redis.exceptions
+
+    from integrations.moysklad import events
+
+    errors = {"redis": redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."),
+              "database": psycopg.errors.AdminShutdown("terminating connection due to administrator command")}
+    fake_ms.entities["product"][pid(1)] = product_row(pid(1), 1)
+    deliver(client, notification(("product", pid(1), "UPDATE")))
+
+    def broken(self, named, evs):
+        raise errors[trouble]
+
+    works = events.Batch.catalog
+    monkeypatch.setattr(events.Batch, "catalog", broken)
+    assert process_all() == {"retry": 1}
+    event = InboundEvent.objects.get()
+    assert (event.status, event.lease_owner) == ("received", ""), event.error
+    monkeypatch.setattr(events.Batch, "catalog", works)
+    assert process_all() == {"imported": 1}
