@@ -30,6 +30,7 @@ CHAOS_FIGURES = {"workers killed": ("kills", None), "redis flushes": ("flushes",
                  "duplicate orders in MoySklad": ("orders", 0), "missing orders in MoySklad": ("orders", 0),
                  "duplicate marketplace actions": ("actions", 0), "duplicate marketplace orders": ("orders", 0),
                  "missing marketplace orders": ("orders", 0), "marketplace actions not done": ("actions", 0),
+                 "marketplace actions done, not applied": ("actions", 0),
                  "notifications answered 2xx, never processed": ("events", 0),
                  "stock levels differing from MoySklad": ("cells", 0), "seconds to heal": ("s", None)}
 

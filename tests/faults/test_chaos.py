@@ -424,6 +424,11 @@ def test_chaos_reconciles_with_the_sandbox(stack, client):
     mp_missing = sum(len(ids) for ids in mp_ids.values()) - len(pulled)
     action_dups = {name: m.orders.duplicate_effects() for name, m in marketplaces.items()}
     actions = Counter(MarketplaceAction.objects.values_list("state", flat=True))
+    # Each action done here is one order changed at its marketplace (the ledger of applied changes)
+    done_here = Counter(MarketplaceAction.objects.filter(state=ActionState.DONE, target="marketplace")
+                        .values_list("source", flat=True))
+    applied = {name: len({key for action, key in m.orders.effects if action != "deliver"})
+               for name, m in marketplaces.items()}
     events = Counter(InboundEvent.objects.values_list("status", flat=True))
     stock_off = sorted(cell for cell in changed if not stock_equal(*cell))
     faults = {"workers killed": kills, "redis flushes": flushes, "redis restarts": restarts,
@@ -435,7 +440,9 @@ def test_chaos_reconciles_with_the_sandbox(stack, client):
                "missing orders in MoySklad": len(missing),
                "duplicate marketplace actions": sum(len(d) for d in action_dups.values()),
                "duplicate marketplace orders": len(mp_duplicates), "missing marketplace orders": mp_missing,
-               "marketplace actions not done": sum(v for k, v in actions.items() if k != ActionState.DONE),
+               "marketplace actions not done": sum(v for k, v in actions.items()
+                                                   if k in (ActionState.PENDING, ActionState.FAILED)),
+               "marketplace actions done, not applied": sum(abs(done_here[k] - v) for k, v in applied.items()),
                "notifications answered 2xx, never processed": sum(
                    v for k, v in events.items() if k not in (InboundEvent.Status.DONE, InboundEvent.Status.IGNORED)),
                "stock levels differing from MoySklad": len(stock_off), "seconds under fire": SIZE["seconds"],
@@ -448,8 +455,12 @@ def test_chaos_reconciles_with_the_sandbox(stack, client):
     assert stray == [], "orders in MoySklad we never placed"
     assert mp_duplicates == {} and mp_missing == 0, (mp_duplicates, mp_missing)
     assert action_dups == {name: {} for name in marketplaces}, "marketplace actions applied twice"
-    assert set(actions) <= {ActionState.DONE}, actions
-    assert set(events) <= {InboundEvent.Status.DONE, InboundEvent.Status.IGNORED}, events
+    assert not {ActionState.PENDING, ActionState.FAILED} & set(actions), actions
+    assert {name: done_here[name] for name in marketplaces} == applied, "actions done here, not at the marketplace"
+    assert sum(applied.values()) > 0
+    left = list(InboundEvent.objects.exclude(status__in=(InboundEvent.Status.DONE, InboundEvent.Status.IGNORED))
+                .values("pk", "status", "attempts", "error")[:5])
+    assert set(events) <= {InboundEvent.Status.DONE, InboundEvent.Status.IGNORED}, (events, left)
     assert stock_off == [], "stock differing from MoySklad"
     assert healed
     assert kills and flushes and restarts and drops, faults
