@@ -255,6 +255,15 @@ def beat_sweeps() -> None:
     send(events_sweep_task, follow_up=False)
 
 
+def fault_kinds(rng: random.Random):
+    """Kill a worker, FLUSHALL, restart Redis, drop connections: in blocks of nine (3:2:1:3),
+    each shuffled, so every kind comes up within any nine faults."""
+    while True:
+        block = ["kill"] * 3 + ["flush"] * 2 + ["restart"] + ["drop"] * 3
+        rng.shuffle(block)
+        yield from block
+
+
 def time_passes() -> None:
     """The sweepers wait a minute (a lost signal) or for a backoff; the test does not: received
     events are made a minute older, and backed-off marketplace actions due now."""
@@ -300,7 +309,8 @@ def test_chaos_reconciles_with_the_sandbox(stack, client):
         srv.emulators[name].reset_stats()
     rules = srv.chaos(RATE, seed=7)
 
-    kills = flushes = restarts = drops = 0
+    kills = flushes = restarts = drops = drop_rounds = 0
+    kinds = fault_kinds(random.Random(7))
     site_orders: list[int] = []
     made = Counter()
     answered = 0
@@ -350,7 +360,7 @@ def test_chaos_reconciles_with_the_sandbox(stack, client):
         now = time.monotonic()
         if now >= next_fault:
             next_fault = now + rng.uniform(*SIZE["fault_every"])
-            fault = rng.choices(["kill", "flush", "restart", "drop"], weights=[3, 2, 1, 3])[0]
+            fault = next(kinds)
             if fault == "kill":
                 slot = rng.randrange(len(workers.procs))
                 workers.kill(slot)
@@ -366,6 +376,7 @@ def test_chaos_reconciles_with_the_sandbox(stack, client):
                 restarts += 1
             else:
                 drops += drop_worker_connections()
+                drop_rounds += 1
         time.sleep(0.05)
 
     # The storm ends; the workers left standing (and the new ones) and the beat's sweeps heal.
@@ -463,5 +474,5 @@ def test_chaos_reconciles_with_the_sandbox(stack, client):
     assert set(events) <= {InboundEvent.Status.DONE, InboundEvent.Status.IGNORED}, (events, left)
     assert stock_off == [], "stock differing from MoySklad"
     assert healed
-    assert kills and flushes and restarts and drops, faults
+    assert kills and flushes and restarts and drop_rounds, faults
     assert sum(upstream.values()) > 0
