@@ -25,7 +25,8 @@ from bench.infra import ScenarioResult, goal
 LINE = re.compile(r"faults injected into (?P<flow>[a-z ]+): (?P<n>\d+) \((?P<detail>[^)]*)\)(?P<rest>.*)")
 CHAOS = re.compile(r"^chaos figures: (?P<json>\{.*\})$", re.M)
 #: tests/faults/test_chaos.py's figures kept in the entry (what it injected, what it found)
-CHAOS_FIGURES = {"workers killed": ("kills", None), "redis flushes": ("flushes", None),
+CHAOS_FIGURES = {"site orders": ("orders", None), "marketplace orders": ("orders", None),
+                 "workers killed": ("kills", None), "redis flushes": ("flushes", None),
                  "redis restarts": ("restarts", None), "db connections dropped": ("connections", None),
                  "duplicate orders in MoySklad": ("orders", 0), "missing orders in MoySklad": ("orders", 0),
                  "duplicate marketplace actions": ("actions", 0), "duplicate marketplace orders": ("orders", 0),
