@@ -27,19 +27,11 @@ UPSTREAMS = ("moysklad", "ozon", "wb", "wb-content", "ym")
 def point_settings_at(server, settings) -> None:
     """Our MoySklad and marketplace settings pointed at the sandbox (limits left as configured:
     the documented ones unless the environment says otherwise)."""
-    from integrations.sandbox.channels import settings_for
+    from integrations.sandbox.channels import point_settings
 
-    env = settings_for(server.url)
     settings.MOYSKLAD = {**settings.MOYSKLAD, "BASE_URL": server.moysklad_base_url, "TOKEN": "sandbox-token",
                          "LOGIN": "", "PASSWORD": "", "ORGANIZATION_ID": "", "STORE_ID": "", "PRICE_TYPE": ""}
-    settings.OZON = {**settings.OZON, "BASE_URL": env["OZON_BASE_URL"], "CLIENT_ID": env["OZON_CLIENT_ID"],
-                     "API_KEY": env["OZON_API_KEY"], "WAREHOUSE_ID": env["OZON_WAREHOUSE_ID"]}
-    settings.WILDBERRIES = {**settings.WILDBERRIES, "BASE_URL": env["WB_BASE_URL"], "CONTENT_URL": env["WB_CONTENT_URL"],
-                            "RETURNS_URL": env["WB_RETURNS_URL"], "TOKEN": env["WB_TOKEN"],
-                            "WAREHOUSE_ID": env["WB_WAREHOUSE_ID"]}
-    settings.YANDEX_MARKET = {**settings.YANDEX_MARKET, "BASE_URL": env["YM_BASE_URL"], "API_KEY": env["YM_API_KEY"],
-                              "BUSINESS_ID": env["YM_BUSINESS_ID"], "CAMPAIGN_ID": env["YM_CAMPAIGN_ID"],
-                              "WAREHOUSE_ID": env["YM_WAREHOUSE_ID"]}
+    point_settings(settings, server.url)
 
 
 def full_sync(server, *, orders: int) -> dict:

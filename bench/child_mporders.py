@@ -29,22 +29,14 @@ def _wire(products: int, offers: int):
     from django.conf import settings
 
     from catalog.models import Offer, Product
-    from integrations.sandbox.channels import settings_for
+    from integrations.sandbox.channels import point_settings
     from integrations.sandbox.marketplace import sellable_items
     from integrations.sandbox.server import SandboxServer
     from stock import services as stock_services
     from stock.models import Warehouse
 
     server = SandboxServer(products=products, seed=11, rate_limit=False).start()
-    env = settings_for(server.url)
-    settings.OZON = {**settings.OZON, "BASE_URL": env["OZON_BASE_URL"], "CLIENT_ID": env["OZON_CLIENT_ID"],
-                     "API_KEY": env["OZON_API_KEY"], "WAREHOUSE_ID": env["OZON_WAREHOUSE_ID"]}
-    settings.WILDBERRIES = {**settings.WILDBERRIES, "BASE_URL": env["WB_BASE_URL"], "CONTENT_URL": env["WB_CONTENT_URL"],
-                            "RETURNS_URL": env["WB_RETURNS_URL"], "TOKEN": env["WB_TOKEN"],
-                            "WAREHOUSE_ID": env["WB_WAREHOUSE_ID"]}
-    settings.YANDEX_MARKET = {**settings.YANDEX_MARKET, "BASE_URL": env["YM_BASE_URL"], "API_KEY": env["YM_API_KEY"],
-                              "BUSINESS_ID": env["YM_BUSINESS_ID"], "CAMPAIGN_ID": env["YM_CAMPAIGN_ID"],
-                              "WAREHOUSE_ID": env["YM_WAREHOUSE_ID"]}
+    point_settings(settings, server.url)
     settings.MOYSKLAD = {**settings.MOYSKLAD, "TOKEN": "", "LOGIN": "", "PASSWORD": ""}
     warehouse, _ = Warehouse.objects.get_or_create(code="main", defaults={"name": "Основной", "source": "moysklad"})
     items = list(sellable_items(server.moysklad.catalog))[:offers]

@@ -55,6 +55,20 @@ def settings_for(url: str, configured: dict | None = None) -> dict[str, str]:
     return {key: value for key, value in _all_settings(url).items() if key.split("_", 1)[0] not in real}
 
 
+def point_settings(settings, url: str) -> None:
+    """Point a live Django `settings` (a test's, a bench child's) at the sandbox's three
+    marketplaces at `url`: the same values `settings_for` gives as environment variables."""
+    env = _all_settings(url)
+    settings.OZON = {**settings.OZON, "BASE_URL": env["OZON_BASE_URL"], "CLIENT_ID": env["OZON_CLIENT_ID"],
+                     "API_KEY": env["OZON_API_KEY"], "WAREHOUSE_ID": env["OZON_WAREHOUSE_ID"]}
+    settings.WILDBERRIES = {**settings.WILDBERRIES, "BASE_URL": env["WB_BASE_URL"], "CONTENT_URL": env["WB_CONTENT_URL"],
+                            "RETURNS_URL": env["WB_RETURNS_URL"], "TOKEN": env["WB_TOKEN"],
+                            "WAREHOUSE_ID": env["WB_WAREHOUSE_ID"]}
+    settings.YANDEX_MARKET = {**settings.YANDEX_MARKET, "BASE_URL": env["YM_BASE_URL"], "API_KEY": env["YM_API_KEY"],
+                              "BUSINESS_ID": env["YM_BUSINESS_ID"], "CAMPAIGN_ID": env["YM_CAMPAIGN_ID"],
+                              "WAREHOUSE_ID": env["YM_WAREHOUSE_ID"]}
+
+
 def _all_settings(url: str) -> dict[str, str]:
     return {
         "OZON_BASE_URL": f"{url}/ozon", "OZON_CLIENT_ID": OZON_CLIENT_ID, "OZON_API_KEY": OZON_API_KEY,

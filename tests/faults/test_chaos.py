@@ -169,7 +169,7 @@ def stack(settings):
     from django.core.cache import cache
 
     from integrations.http import ratelimit
-    from integrations.sandbox.channels import settings_for
+    from integrations.sandbox.channels import point_settings, settings_for
     from integrations.sandbox.server import SandboxServer
     from syncsite import publish as publisher
     from syncsite.celery import app
@@ -178,19 +178,12 @@ def stack(settings):
     redis = Redis(workdir)
     redis.start()
     srv = SandboxServer(products=SIZE["products"], variant_share=0.0, stores=2, seed=41, rate_limit=False).start()
-    env = settings_for(srv.url)
     ms = {"BASE_URL": srv.moysklad_base_url, "TOKEN": "sandbox-token", "LOGIN": "", "PASSWORD": "",
           "ORGANIZATION_ID": "", "STORE_ID": "", "PRICE_TYPE": "", "BUDGET_UNITS": 10_000, "REQUEST_WEIGHT": 1,
           "TIMEOUT": 2.0, "WEBHOOK_TOKEN": HOOK_TOKEN}
     settings.MOYSKLAD = {**settings.MOYSKLAD, **ms}
-    settings.OZON = {**settings.OZON, "BASE_URL": env["OZON_BASE_URL"], "CLIENT_ID": env["OZON_CLIENT_ID"],
-                     "API_KEY": env["OZON_API_KEY"], "WAREHOUSE_ID": env["OZON_WAREHOUSE_ID"]}
-    settings.WILDBERRIES = {**settings.WILDBERRIES, "BASE_URL": env["WB_BASE_URL"], "CONTENT_URL": env["WB_CONTENT_URL"],
-                            "RETURNS_URL": env["WB_RETURNS_URL"], "TOKEN": env["WB_TOKEN"],
-                            "WAREHOUSE_ID": env["WB_WAREHOUSE_ID"]}
-    settings.YANDEX_MARKET = {**settings.YANDEX_MARKET, "BASE_URL": env["YM_BASE_URL"], "API_KEY": env["YM_API_KEY"],
-                              "BUSINESS_ID": env["YM_BUSINESS_ID"], "CAMPAIGN_ID": env["YM_CAMPAIGN_ID"],
-                              "WAREHOUSE_ID": env["YM_WAREHOUSE_ID"]}
+    env = settings_for(srv.url)   # the workers' environment
+    point_settings(settings, srv.url)
     settings.REDIS_URL = ""
     settings.LEASE_SECONDS = LEASE
     settings.SITE_URL = "http://site.test"
