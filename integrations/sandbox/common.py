@@ -646,7 +646,8 @@ def page_href(href: str, query: dict[str, list[str]], limit: int, offset: int) -
 class LoggedRequest:
     """One API request as the emulator answered it: ``path`` below the API root, the raw query
     string, the status sent (0: the connection was dropped), whether an injected fault fired,
-    and the body as sent (what a marketplace was told, batch by batch)."""
+    the body as sent (what a marketplace was told, batch by batch) and the request's headers
+    (lower-cased names: what a client claimed, e.g. X-Lognex-WebHook-DisableByPrefix on writes)."""
 
     method: str
     path: str
@@ -654,6 +655,12 @@ class LoggedRequest:
     status: int
     fault: bool = False
     body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def header(self, name: str) -> str | None:
+        """The value of request header ``name`` (any case), or None when it was not sent."""
+        name = name.lower()
+        return next((v for k, v in self.headers if k == name), None)
 
     def json(self) -> Any:
         """The request body parsed as JSON (None when empty)."""
@@ -799,7 +806,8 @@ class ApiEmulator:
             if self.request_log is not None:
                 self.request_log.append(LoggedRequest(request.method, sub if sub is not None else request.path,
                                                       request.query_string, resp.status if not resp.drop else 0,
-                                                      bool(flags.get("fault")), bytes(request.body or b"")))
+                                                      bool(flags.get("fault")), bytes(request.body or b""),
+                                                      tuple(request.headers.items())))
             resp = finalize(request, resp, gzip_level=self.gzip_level)
             if resp.drop or resp.status >= 400:
                 target = request.path + ("?" + request.query_string if request.query_string else "")

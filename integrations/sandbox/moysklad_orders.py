@@ -97,6 +97,9 @@ class OrderBook:
     deliveries: list[Delivery] = field(default_factory=list)
     suppressed: int = 0
     drop_after_create: int = 0
+    #: False: creates ignore ``syncId`` (each POST makes a new order), a MoySklad whose dedup
+    #: failed; what our externalCode lookup before a re-create must survive.
+    honour_sync_id: bool = True
     _outbox: "queue.Queue[Delivery | None]" = field(default_factory=queue.Queue)
     _sender: threading.Thread | None = None
     _pending: int = 0
@@ -251,7 +254,7 @@ class OrderBook:
         """(order, created). A syncId seen before answers the order it made."""
         with self.lock:
             sync_id = body.get("syncId")
-            if sync_id:
+            if sync_id and self.honour_sync_id:
                 for row in self.orders.values():
                     if row.get("syncId") == sync_id:
                         return row, False
