@@ -152,6 +152,50 @@ def sandbox_moysklad(settings, *, moysklad: dict | None = None, **server):
             ratelimit._registry.clear()
 
 
+def bind_shop_to(moysklad, shop) -> None:
+    """Point the shop's two offers at one product and one variant of the sandbox's catalog."""
+    shop.phone_ms_id = moysklad.product_ids(include_archived=False)[0]
+    shop.case_ms_id = moysklad.variant_ids(include_archived=False)[0]
+    OfferBinding.objects.filter(offer=shop.phone).update(external_id=shop.phone_ms_id)
+    OfferBinding.objects.filter(offer=shop.case).update(external_id=shop.case_ms_id)
+
+
+@pytest.fixture
+def ms_respx(settings, shop):
+    """The sandbox's MoySklad in-process behind respx (no socket; tests/sandbox_respx.py), holding
+    the shop's two offers as `ms_sandbox` does; our webhook takes `deliver`'s token, writes carry
+    SITE_URL as the webhook-echo prefix. In-process limiters, an empty cache. Yields the
+    InProcessSandbox (`.moysklad.orders` is the order book, `.moysklad.logged(...)` the requests,
+    `.catalog.advance(s)` MoySklad's clock, derived from now)."""
+    from django.core.cache import cache
+
+    from integrations.http import ratelimit
+    from tests.sandbox_respx import mounted_sandbox, point_moysklad_at
+
+    settings.REDIS_URL = ""
+    settings.SITE_URL = "https://shop.example.com"
+    ratelimit._registry.clear()
+    cache.clear()
+    with mounted_sandbox(products=4, variant_share=0.5, stores=1, seed=7) as sb:
+        point_moysklad_at(settings, sb, WEBHOOK_TOKEN=WEBHOOK_TOKEN)
+        bind_shop_to(sb.moysklad, shop)
+        yield sb
+    ratelimit._registry.clear()
+
+
+def foreign_order(moysklad) -> dict:
+    """An order a manager made in MoySklad itself (no site order behind it)."""
+    from integrations.sandbox.catalog_gen import ORGANIZATION
+
+    book = moysklad.orders
+    agent, _ = book.create_counterparty({"name": "Покупатель из магазина"})
+    api = book.api()
+    row, _ = book.create_order({
+        "organization": {"meta": {"href": f"{api}/entity/organization/{moysklad.catalog.id_of(ORGANIZATION, 0)}"}},
+        "agent": {"meta": {"href": f"{api}/entity/counterparty/{agent['id']}"}}})
+    return row
+
+
 @pytest.fixture
 def ms_sandbox(settings, shop):
     """The sandbox's MoySklad (integrations/sandbox, the product's own emulator, over real sockets)
@@ -160,9 +204,5 @@ def ms_sandbox(settings, shop):
     our webhook takes `deliver`'s token. Yields the server."""
     with sandbox_moysklad(settings, moysklad={"WEBHOOK_TOKEN": WEBHOOK_TOKEN}, products=4, variant_share=0.5,
                           stores=1, seed=7) as srv:
-        ms = srv.moysklad
-        shop.phone_ms_id = ms.product_ids(include_archived=False)[0]
-        shop.case_ms_id = ms.variant_ids(include_archived=False)[0]
-        OfferBinding.objects.filter(offer=shop.phone).update(external_id=shop.phone_ms_id)
-        OfferBinding.objects.filter(offer=shop.case).update(external_id=shop.case_ms_id)
+        bind_shop_to(srv.moysklad, shop)
         yield srv
