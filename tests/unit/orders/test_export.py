@@ -1,9 +1,9 @@
 """Export to MoySklad: exactly one customerorder per order whatever fails, the payload MoySklad
 expects, counterparties matched once, and the outbox catching what the queue lost.
 
-Against the sandbox's MoySklad (`ms_sandbox`: the product's own emulator, over real sockets); the
-two tests that read individual requests (headers, a filter parameter) or need a MoySklad that
-ignores syncId still use the hand-written fake."""
+Against the sandbox's MoySklad: over real sockets (`ms_sandbox`), or in-process through respx
+(`ms_respx`) for the two tests that read individual requests (headers, a filter parameter) from
+its request log or need a MoySklad that ignores syncId."""
 from decimal import Decimal
 
 import pytest
@@ -81,12 +81,13 @@ def test_export_payload_points_at_product_and_variant_with_kopecks(ms_sandbox, s
     assert order.number in remote["description"] and "позвонить" in remote["description"]
 
 
-def test_writes_send_webhook_disable_prefix(fake_ms, shop, published):
+def test_writes_send_webhook_disable_prefix(ms_respx, shop, published):
     export(make_order(shop).pk)
-    writes = fake_ms.calls("POST")
-    assert {w.url.path.rsplit("/", 1)[-1] for w in writes} == {"counterparty", "customerorder"}
-    assert all(w.headers["X-Lognex-WebHook-DisableByPrefix"] == "https://shop.example.com" for w in writes)
-    assert all("X-Lognex-WebHook-DisableByPrefix" not in r.headers for r in fake_ms.calls("GET"))
+    writes = ms_respx.moysklad.logged(method="POST")
+    assert {w.path.rsplit("/", 1)[-1] for w in writes} == {"counterparty", "customerorder"}
+    assert all(w.header("X-Lognex-WebHook-DisableByPrefix") == "https://shop.example.com" for w in writes)
+    reads = ms_respx.moysklad.logged(method="GET")
+    assert reads and all(r.header("X-Lognex-WebHook-DisableByPrefix") is None for r in reads)
 
 
 def test_returning_customer_costs_one_request_per_order(ms_sandbox, shop, published):
@@ -141,13 +142,12 @@ def test_connection_dropped_after_create_makes_exactly_one_order(ms_sandbox, sho
     assert OrderBinding.objects.get(order=order).external_id == remote_id
 
 
-def test_connection_dropped_without_sync_id_dedup_still_one_order(fake_ms, shop, published):
+def test_connection_dropped_without_sync_id_dedup_still_one_order(ms_respx, shop, published):
     """Even if the create itself were not deduplicated, the next attempt searches by externalCode
     first and binds the order that is already there."""
     order = make_order(shop)
-    fake_ms.honour_sync_id = False
-    fake_ms.drop_after_create = 1
-    fake_ms.fail_next = []
+    book(ms_respx).honour_sync_id = False
+    book(ms_respx).drop_after_create = 1
     # Every retry inside the client hits a dropped connection: the export fails for now...
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(MoySkladClient, "max_attempts", 1)
@@ -157,8 +157,9 @@ def test_connection_dropped_without_sync_id_dedup_still_one_order(fake_ms, shop,
     assert binding.export_state == ExportState.PENDING and binding.export_attempts == 1
     # ... and the retry finds it by externalCode instead of creating a second one.
     assert export(order.pk) == "found_existing"
-    assert len(fake_ms.orders) == 1
-    assert fake_ms.calls("GET", "/entity/customerorder")[-1].url.params["filter"] == f"externalCode={order.uid}"
+    assert len(book(ms_respx).orders) == 1
+    assert ms_respx.moysklad.logged("entity/customerorder", method="GET")[-1].params["filter"] == \
+        f"externalCode={order.uid}"
 
 
 def test_worker_killed_mid_export_retry_finishes_without_duplicate(ms_sandbox, shop, published):
