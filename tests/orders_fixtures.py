@@ -97,10 +97,11 @@ def post_order(api, body: dict, key: str | None = "checkout-1"):
     return api.post("/api/v1/orders", data=body, content_type="application/json", **headers)
 
 
-WEBHOOK_TOKEN = "hook-secret-token"  # fake_ms sets MOYSKLAD["WEBHOOK_TOKEN"] to this
+WEBHOOK_TOKEN = "hook-secret-token"  # ms_respx and ms_sandbox set MOYSKLAD["WEBHOOK_TOKEN"] to this
+MS_BASE = "https://sandbox.test/moysklad/api/remap/1.2"   # ms_respx's MOYSKLAD BASE_URL
 
 
-def notification(*events: tuple[str, str, str], base: str = "https://ms.test/api/remap/1.2") -> dict:
+def notification(*events: tuple[str, str, str], base: str = MS_BASE) -> dict:
     """A MoySklad notification body: events as (entity type, id, action)."""
     return {"auditContext": {"meta": {"type": "audit", "href": f"{base}/audit/1"}, "uid": "admin@shop",
                              "moment": "2026-11-23 15:51:16"},
@@ -177,6 +178,7 @@ def ms_respx(settings, shop):
     ratelimit._registry.clear()
     cache.clear()
     with mounted_sandbox(products=4, variant_share=0.5, stores=1, seed=7) as sb:
+        assert sb.moysklad_base_url == MS_BASE
         point_moysklad_at(settings, sb, WEBHOOK_TOKEN=WEBHOOK_TOKEN)
         bind_shop_to(sb.moysklad, shop)
         yield sb

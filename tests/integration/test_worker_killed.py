@@ -18,9 +18,10 @@ from integrations.moysklad.events import events_process, events_sweep
 from orders.models import ExportState, Order
 from tests.conftest import needs_postgres
 from tests.orders_fixtures import (  # noqa: F401
+    MS_BASE,
     _fast_backoff,
     deliver,
-    fake_ms,
+    ms_respx,
     ms_sandbox,
     notification,
     published,
@@ -42,7 +43,7 @@ def start_worker(code: str) -> subprocess.Popen:
     """A worker process on the test database, stuck inside the work once it prints `claimed`."""
     env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "syncsite.settings",
            "LEASE_SECONDS": str(LEASE), "MOYSKLAD_TOKEN": "worker-token",
-           "MOYSKLAD_BASE_URL": "https://ms.test/api/remap/1.2"}
+           "MOYSKLAD_BASE_URL": MS_BASE}
     proc = subprocess.Popen([sys.executable, "-c", "import django, sys, time\ndjango.setup()\n" + code], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -76,11 +77,11 @@ def until(action, timeout: float):
     raise AssertionError("timed out")
 
 
-def test_a_killed_workers_events_are_processed_once_its_lease_runs_out(client, fake_ms, published):
-    from tests.unit.webhooks.test_event_processing import pid, product_row
+def test_a_killed_workers_events_are_processed_once_its_lease_runs_out(client, ms_respx, published):
+    from tests.unit.webhooks.test_event_processing import add_products
 
-    fake_ms.entities["product"][pid(1)] = product_row(pid(1), 1)
-    deliver(client, notification(("product", pid(1), "UPDATE")))
+    (product_id,) = add_products(ms_respx, 1)
+    deliver(client, notification(("product", product_id, "UPDATE")))
     event_id = InboundEvent.objects.get().pk
     worker = start_worker(
         "from integrations.moysklad import events\n"
@@ -105,11 +106,11 @@ def test_a_killed_workers_events_are_processed_once_its_lease_runs_out(client, f
     assert (event.status, event.attempts, event.lease_owner) == ("done", 2, "")
 
 
-def test_the_sweeper_frees_a_killed_workers_events(client, fake_ms, published):
-    from tests.unit.webhooks.test_event_processing import pid, product_row
+def test_the_sweeper_frees_a_killed_workers_events(client, ms_respx, published):
+    from tests.unit.webhooks.test_event_processing import add_products
 
-    fake_ms.entities["product"][pid(1)] = product_row(pid(1), 1)
-    deliver(client, notification(("product", pid(1), "UPDATE")))
+    (product_id,) = add_products(ms_respx, 1)
+    deliver(client, notification(("product", product_id, "UPDATE")))
     event_id = InboundEvent.objects.get().pk
     worker = start_worker(
         "from integrations.moysklad import events\n"

@@ -1,1 +1,1 @@
-from tests.orders_fixtures import _fast_backoff, api, fake_ms, ms_respx, published, shop  # noqa: F401
+from tests.orders_fixtures import _fast_backoff, api, ms_respx, published, shop  # noqa: F401

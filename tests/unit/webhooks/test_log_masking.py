@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.django_db
-def test_django_request_warnings_never_carry_the_token(client, fake_ms, published, caplog):
+def test_django_request_warnings_never_carry_the_token(client, ms_respx, published, caplog):
     caplog.set_level(logging.INFO)
     assert client.generic("POST", f"/webhooks/moysklad/{WEBHOOK_TOKEN}/", b"{bad", content_type="application/json"
                           ).status_code == 400

@@ -1,5 +1,8 @@
 """POST /webhooks/moysklad/<token>/: check, store, signal, answer — and nothing written when a
-check fails. Then processing: catalog refreshes, deletions, stock, forged links, the sweeper."""
+check fails. Then processing: catalog refreshes, deletions, stock, forged links, the sweeper.
+
+Our MoySklad is the sandbox's, in-process (`ms_respx`): what processing reads is what its catalog
+holds, and its request log says what was asked."""
 import json
 import time
 from datetime import timedelta
@@ -11,13 +14,13 @@ from catalog.models import Offer, Product
 from integrations.models import InboundEvent, JobRun
 from integrations.moysklad.events import events_reprocess, events_sweep
 from tests.conftest import needs_postgres
-from tests.orders_fixtures import WEBHOOK_TOKEN, deliver, notification, process_all
+from tests.orders_fixtures import MS_BASE, WEBHOOK_TOKEN, deliver, foreign_order, notification, process_all
 
 pytestmark = pytest.mark.django_db
-BASE = "https://ms.test/api/remap/1.2"
+BASE = MS_BASE
 
 
-def test_notification_is_stored_and_signalled_after_commit(client, fake_ms, published,
+def test_notification_is_stored_and_signalled_after_commit(client, ms_respx, published,
                                                            django_capture_on_commit_callbacks):
     body = notification(("customerorder", "o1", "UPDATE"), ("demand", "d1", "CREATE"))
     with django_capture_on_commit_callbacks(execute=True):
@@ -29,16 +32,16 @@ def test_notification_is_stored_and_signalled_after_commit(client, fake_ms, publ
     assert events[0].dedup_key == "r-1:0:UPDATE:customerorder:o1"
     assert events[0].payload["auditContext"]["uid"] == "admin@shop"
     assert published.args_of("integrations.moysklad.events_process") == [([e.pk for e in events],)]
-    assert not fake_ms.requests  # no upstream call in the request
+    assert not ms_respx.moysklad.logged()  # no upstream call in the request
 
 
-def test_wrong_token_is_404_and_nothing_stored(client, fake_ms, published):
+def test_wrong_token_is_404_and_nothing_stored(client, ms_respx, published):
     response = deliver(client, notification(("product", "p", "UPDATE")), token="wrong-token")
     assert response.status_code == 404 and response.json()["error"] == "not_found"
     assert not InboundEvent.objects.exists() and not published.calls
 
 
-def test_unset_token_is_404(client, fake_ms, settings):
+def test_unset_token_is_404(client, ms_respx, settings):
     settings.MOYSKLAD = {**settings.MOYSKLAD, "WEBHOOK_TOKEN": ""}
     assert deliver(client, notification(("product", "p", "UPDATE")), token="").status_code == 404
     assert deliver(client, notification(("product", "p", "UPDATE")), token="anything").status_code == 404
@@ -49,13 +52,13 @@ def test_unset_token_is_404(client, fake_ms, settings):
                                  b'{"events": [{"meta": {"type": "product", "href": "ftp://x"}, "action": "UPDATE"}]}',
                                  b'{"events": [{"meta": {"type": "product", "href": "https://x/1"}}]}',
                                  "{\"events\": \"\xff\"}".encode("latin-1")])
-def test_malformed_body_is_400_and_nothing_stored(client, fake_ms, published, raw):
+def test_malformed_body_is_400_and_nothing_stored(client, ms_respx, published, raw):
     response = deliver(client, None, raw=raw)
     assert response.status_code == 400 and response.json()["error"] == "invalid"
     assert not InboundEvent.objects.exists() and not published.calls
 
 
-def test_oversized_body_is_413_and_nothing_stored(client, fake_ms, published, settings):
+def test_oversized_body_is_413_and_nothing_stored(client, ms_respx, published, settings):
     settings.WEBHOOK_MAX_BODY = 1000
     body = notification(*[("product", f"p{i}", "UPDATE") for i in range(50)])
     response = deliver(client, body)
@@ -63,11 +66,11 @@ def test_oversized_body_is_413_and_nothing_stored(client, fake_ms, published, se
     assert not InboundEvent.objects.exists()
 
 
-def test_get_is_not_allowed(client, fake_ms):
+def test_get_is_not_allowed(client, ms_respx):
     assert client.get(f"/webhooks/moysklad/{WEBHOOK_TOKEN}/").status_code == 405
 
 
-def test_duplicate_notification_is_stored_once(client, fake_ms, published, django_capture_on_commit_callbacks):
+def test_duplicate_notification_is_stored_once(client, ms_respx, published, django_capture_on_commit_callbacks):
     body = notification(("product", "p1", "UPDATE"))
     with django_capture_on_commit_callbacks(execute=True):
         first = deliver(client, body, request_id="same")
@@ -76,14 +79,14 @@ def test_duplicate_notification_is_stored_once(client, fake_ms, published, djang
     assert second.status_code == 200 and InboundEvent.objects.count() == 1
 
 
-def test_notification_without_request_id_dedups_on_the_body(client, fake_ms, published):
+def test_notification_without_request_id_dedups_on_the_body(client, ms_respx, published):
     body = notification(("product", "p1", "UPDATE"))
     deliver(client, body, request_id="")
     deliver(client, body, request_id="")
     assert InboundEvent.objects.count() == 1
 
 
-def test_stock_notification_is_stored(client, fake_ms, published):
+def test_stock_notification_is_stored(client, ms_respx, published):
     body = {"accountId": "acc", "stockType": "stock", "reportType": "bystore",
             "reportUrl": f"{BASE}/report/stock/bystore/current?changedSince=2026-11-23 19:14:32"}
     assert deliver(client, body).status_code == 200
@@ -92,7 +95,7 @@ def test_stock_notification_is_stored(client, fake_ms, published):
 
 
 def test_broker_down_the_webhook_answers_fast_stores_and_the_sweeper_recovers(
-        client, fake_ms, settings, django_capture_on_commit_callbacks, monkeypatch):
+        client, ms_respx, settings, django_capture_on_commit_callbacks, monkeypatch):
     """Publishing goes to a broker nobody listens on: the view still answers 200 well within
     MoySklad's 1.5 s, the event is stored, and the sweeper re-signals it once the broker is back."""
     from syncsite import publish as publisher
@@ -107,8 +110,9 @@ def test_broker_down_the_webhook_answers_fast_stores_and_the_sweeper_recovers(
     # Fresh pools for the dead URL; the live ones are untouched and come back with monkeypatch's undo.
     monkeypatch.setattr(app, "_pool", None)
     monkeypatch.setattr(app.amqp, "_producer_pool", None)
+    foreign = foreign_order(ms_respx.moysklad)
     try:
-        body = notification(("customerorder", "o1", "UPDATE"))
+        body = notification(("customerorder", foreign["id"], "UPDATE"))
         started = time.monotonic()
         with django_capture_on_commit_callbacks(execute=True):
             response = deliver(client, body, request_id="down-1")
@@ -133,14 +137,13 @@ def test_broker_down_the_webhook_answers_fast_stores_and_the_sweeper_recovers(
     InboundEvent.objects.update(received_at=timezone.now() - timedelta(minutes=2))
     assert events_sweep()["requeued"] == 2
     assert signalled[0][0] == "integrations.moysklad.events_process"
-    fake_ms.orders["o1"] = {"id": "o1", "updated": fake_ms.tick(), "_positions": []}
     from integrations.moysklad.events import events_process
 
     events_process(event_ids=list(signalled[0][1][0]))
     assert set(InboundEvent.objects.values_list("status", flat=True)) == {"ignored"}  # processed (not our order)
 
 
-def test_sweeper_frees_events_of_a_dead_worker_and_leaves_fresh_ones(fake_ms, published):
+def test_sweeper_frees_events_of_a_dead_worker_and_leaves_fresh_ones(ms_respx, published):
     now = timezone.now()
     fresh = InboundEvent.objects.create(dedup_key="a", entity_type="product", action="UPDATE", received_at=now)
     stuck = InboundEvent.objects.create(dedup_key="b", entity_type="product", action="UPDATE", status="processing",
@@ -154,10 +157,11 @@ def test_sweeper_frees_events_of_a_dead_worker_and_leaves_fresh_ones(fake_ms, pu
     assert fresh.status == "received"
 
 
-def test_event_is_processed_once_even_if_signalled_twice(client, fake_ms, published):
+def test_event_is_processed_once_even_if_signalled_twice(client, ms_respx, published):
     from integrations.moysklad.events import events_process
 
-    deliver(client, notification(("product", "gone", "DELETE")))
+    gone = "00000000-0000-0000-0000-000000000404"   # a product MoySklad no longer has
+    deliver(client, notification(("product", gone, "DELETE")))
     (event_id,) = InboundEvent.objects.values_list("pk", flat=True)
     first = events_process(event_ids=[event_id])
     assert events_process(event_ids=[event_id]) == {}
@@ -166,97 +170,87 @@ def test_event_is_processed_once_even_if_signalled_twice(client, fake_ms, publis
 
 
 # -- catalog and stock ------------------------------------------------------------------------------
-def _product_row(id_, name="Телефон", updated="2026-11-23 12:00:00.000", **kw):
-    row = {"meta": {"href": f"{BASE}/entity/product/{id_}", "type": "product"}, "id": id_, "name": name,
-           "article": "PHONE-1", "code": "p1", "archived": False, "updated": updated, "variantsCount": 0,
-           "salePrices": [{"value": 159900.0, "priceType": {"id": "pt", "name": "Цена продажи"}}]}
-    row.update(kw)
-    return row
 
-
-def test_product_update_refreshes_that_product(client, fake_ms, shop, published):
+def test_product_update_refreshes_that_product(client, ms_respx, shop, published):
     from integrations.models import ProductBinding
 
     ProductBinding.objects.create(product=shop.phone.product, external_id=shop.phone_ms_id)
-    fake_ms.entities["product"][shop.phone_ms_id] = _product_row(shop.phone_ms_id, name="Телефон X")
+    ms_respx.moysklad.update_product(shop.phone_ms_id, name="Телефон X", article="PHONE-1", salePrice=159900,
+                                    productFolder=None)  # in no folder, as the shop holds it
     deliver(client, notification(("product", shop.phone_ms_id, "UPDATE")))
     assert process_all() == {"imported": 1}
     shop.phone.refresh_from_db()
     assert shop.phone.price == 1599 and shop.phone.product.name == "Телефон X"
-    (call,) = fake_ms.calls("GET", "/entity/product")  # one list read by id, not a GET per event
-    assert call.url.params["filter"].startswith(f"id={shop.phone_ms_id};")
+    (call,) = ms_respx.moysklad.logged("entity/product", method="GET")  # one list read by id, not a GET per event
+    assert call.params["filter"].startswith(f"id={shop.phone_ms_id};")
 
 
-def test_variant_of_an_unknown_product_imports_the_product_first(client, fake_ms, db, published):
-    fake_ms.entities["product"]["pp"] = _product_row("pp", name="Чехол", article="", code="case", variantsCount=1)
-    fake_ms.entities["variant"]["vv"] = {
-        "meta": {"href": f"{BASE}/entity/variant/vv", "type": "variant"}, "id": "vv", "name": "Чехол (синий)",
-        "code": "CASE-BLUE", "updated": "2026-11-23 12:00:00.000", "archived": False,
-        "salePrices": [{"value": 50000.0, "priceType": {"id": "pt"}}],
-        "product": {"meta": {"href": f"{BASE}/entity/product/pp", "type": "product"}},
-        "characteristics": [{"name": "Цвет", "value": "синий"}]}
-    deliver(client, notification(("variant", "vv", "UPDATE")))
+def test_variant_of_an_unknown_product_imports_the_product_first(client, ms_respx, db, published):
+    ms = ms_respx.moysklad
+    product_id = ms.add_product(name="Чехол", article="", code="case", salePrice=50000)
+    variant_id = ms.add_variant(product_id, name="Чехол (синий)", code="CASE-BLUE", salePrice=50000)
+    deliver(client, notification(("variant", variant_id, "UPDATE")))
     assert process_all() == {"imported": 1}
     assert Offer.objects.get(sku="CASE-BLUE").product.name == "Чехол"
 
 
-def test_confirmed_deletes_unpublish_the_product_and_the_variant(client, fake_ms, shop, published):
+def test_confirmed_deletes_unpublish_the_product_and_the_variant(client, ms_respx, shop, published):
     """MoySklad no longer lists either id: the deletions are confirmed, and we archive (never delete)."""
     from integrations.models import ProductBinding
 
     ProductBinding.objects.create(product=shop.phone.product, external_id=shop.phone_ms_id)
+    ms_respx.moysklad.delete_variant(shop.case_ms_id)
+    ms_respx.moysklad.delete_product(shop.phone_ms_id)
     deliver(client, notification(("product", shop.phone_ms_id, "DELETE"), ("variant", shop.case_ms_id, "DELETE")))
     assert process_all() == {"archived": 2}
     assert Product.objects.get(pk=shop.phone.product_id).archived
     assert set(Offer.objects.values_list("sku", "archived")) == {("PHONE-1", True), ("CASE-RED", True)}
     # Asked MoySklad first: one read by id per kind, archived rows included.
-    assert [r.url.path.rsplit("/", 1)[-1] for r in fake_ms.requests] == ["product", "variant"]
-    assert all("archived=true;archived=false" in r.url.params["filter"] for r in fake_ms.requests)
+    assert [r.path.rsplit("/", 1)[-1] for r in ms_respx.moysklad.logged()] == ["product", "variant"]
+    assert all("archived=true;archived=false" in r.params["filter"] for r in ms_respx.moysklad.logged())
 
 
-def test_forged_href_to_another_host_is_never_followed(client, fake_ms, db, published):
+def test_forged_href_to_another_host_is_never_followed(client, ms_respx, db, published):
     body = notification(("product", "p1", "UPDATE"), base="https://evil.example.com/api/remap/1.2")
     assert deliver(client, body).status_code == 200
     process_all()
     event = InboundEvent.objects.get()
     assert event.status == "failed" and "refusing to follow" in event.error
-    assert not fake_ms.requests
+    assert not ms_respx.moysklad.logged()
 
 
-def test_stock_event_runs_the_stock_job(client, fake_ms, db, published):
+def test_stock_event_runs_the_stock_job(client, ms_respx, db, published):
     body = {"accountId": "acc", "stockType": "stock", "reportType": "bystore",
             "reportUrl": f"{BASE}/report/stock/bystore/current?changedSince=2026-11-23 19:14:32"}
     deliver(client, body)
     counts = process_all()
     assert InboundEvent.objects.get().status == "done", InboundEvent.objects.get().error
     assert JobRun.objects.filter(job="moysklad-stock", trigger="event").count() == 1
-    assert fake_ms.calls("GET", "/report/stock/bystore/current")
+    assert ms_respx.moysklad.logged("report/stock/bystore/current", method="GET")
     assert list(counts) and list(counts)[0].startswith("stock run")
 
 
-def test_stock_event_with_foreign_report_url_is_ignored(client, fake_ms, db, published):
+def test_stock_event_with_foreign_report_url_is_ignored(client, ms_respx, db, published):
     body = {"reportUrl": "https://evil.example.com/report?changedSince=x", "stockType": "stock"}
     deliver(client, body)
     assert process_all() == {"ignored": 1}
-    assert not fake_ms.requests
+    assert not ms_respx.moysklad.logged()
 
 
-def test_upstream_down_puts_the_event_back_for_a_retry(client, fake_ms, shop, published):
-    import httpx
-
+def test_upstream_down_puts_the_event_back_for_a_retry(client, ms_respx, shop, published):
     deliver(client, notification(("product", shop.phone_ms_id, "UPDATE")))
-    fake_ms.fail_next = [httpx.Response(503)] * 10
+    ms_respx.moysklad.faults.add(status=503, count=10)
     assert process_all() == {"retry": 1}
     event = InboundEvent.objects.get()
     assert event.status == "received" and event.attempts == 1 and "503" in event.error
 
 
-def test_unknown_event_kind_is_ignored(client, fake_ms, db, published):
+def test_unknown_event_kind_is_ignored(client, ms_respx, db, published):
     deliver(client, notification(("counterparty", "c1", "UPDATE")))
     assert process_all() == {"ignored": 1}
 
 
-def test_reprocess_requeues_failed_events(client, fake_ms, db, published, django_capture_on_commit_callbacks):
+def test_reprocess_requeues_failed_events(client, ms_respx, db, published, django_capture_on_commit_callbacks):
     event = InboundEvent.objects.create(dedup_key="x", entity_type="product", action="UPDATE", status="failed",
                                         attempts=3, error="boom", received_at=timezone.now())
     with django_capture_on_commit_callbacks(execute=True):
@@ -266,21 +260,21 @@ def test_reprocess_requeues_failed_events(client, fake_ms, db, published, django
     assert published.args_of("integrations.moysklad.events_process") == [([event.pk],)]
 
 
-def test_not_configured_moysklad_ignores_events(client, fake_ms, settings, published):
+def test_not_configured_moysklad_ignores_events(client, ms_respx, settings, published):
     deliver(client, notification(("product", "p1", "UPDATE")))
     settings.MOYSKLAD = {**settings.MOYSKLAD, "TOKEN": ""}
     assert process_all() == {"ignored": 1}
 
 
-def test_event_whose_link_is_not_its_type_is_not_followed(client, fake_ms, db, published):
+def test_event_whose_link_is_not_its_type_is_not_followed(client, ms_respx, db, published):
     body = notification(("product", "p1", "UPDATE"))
     body["events"][0]["meta"]["href"] = f"{BASE}/entity/customerorder/x1"
     deliver(client, body)
     assert process_all() == {"ignored": 1}
-    assert not fake_ms.requests
+    assert not ms_respx.moysklad.logged()
 
 
-def test_the_webhook_is_one_insert_and_skips_sessions_auth_csrf_and_messages(client, fake_ms, published, monkeypatch,
+def test_the_webhook_is_one_insert_and_skips_sessions_auth_csrf_and_messages(client, ms_respx, published, monkeypatch,
                                                                               django_assert_num_queries):
     from django.contrib.auth.middleware import AuthenticationMiddleware
     from django.contrib.messages.middleware import MessageMiddleware
@@ -302,7 +296,7 @@ def test_the_webhook_is_one_insert_and_skips_sessions_auth_csrf_and_messages(cli
 
 @needs_postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_database_connection_that_died_is_replaced_and_the_notification_stored(client, fake_ms, published):
+def test_a_database_connection_that_died_is_replaced_and_the_notification_stored(client, ms_respx, published):
     """The webhook skips the per-request health check (a round trip as long as its INSERT): a
     persistent connection the server dropped meanwhile fails the INSERT, which is retried once on
     a new connection."""

@@ -1,16 +1,17 @@
 """What a hostile or careless client can send to the MoySklad webhook: the same 404 until the token
 is right, bodies that used to end in a 500 at insert, and links that must never be followed. Every
-refused request stores nothing and signals nothing."""
+refused request stores nothing and signals nothing. Our MoySklad is the sandbox's, in-process
+(`ms_respx`)."""
 import json
 
 import pytest
 
 from catalog.models import Offer, Product
 from integrations.models import InboundEvent, ProductBinding
-from tests.orders_fixtures import WEBHOOK_TOKEN, deliver, notification, process_all
+from tests.orders_fixtures import MS_BASE, WEBHOOK_TOKEN, deliver, notification, process_all
 
 pytestmark = [pytest.mark.django_db, pytest.mark.security]
-BASE = "https://ms.test/api/remap/1.2"
+BASE = MS_BASE
 
 
 def nothing_stored(published) -> bool:
@@ -40,7 +41,7 @@ def _probes():
 
 
 @pytest.mark.parametrize("method,path,raw,extra", _probes())
-def test_every_request_is_the_same_json_404_until_the_token_is_right(client, fake_ms, published, settings,
+def test_every_request_is_the_same_json_404_until_the_token_is_right(client, ms_respx, published, settings,
                                                                      method, path, raw, extra):
     settings.WEBHOOK_MAX_BODY = 1000
     reference = client.generic("POST", "/webhooks/moysklad/some-wrong-token/", b"{}", content_type="application/json")
@@ -52,7 +53,7 @@ def test_every_request_is_the_same_json_404_until_the_token_is_right(client, fak
 
 
 @pytest.mark.parametrize("path", ["/webhooks/moysklad/anything/", "/webhooks/moysklad/"])
-def test_unset_token_answers_the_same_404(client, fake_ms, published, settings, path):
+def test_unset_token_answers_the_same_404(client, ms_respx, published, settings, path):
     settings.MOYSKLAD = {**settings.MOYSKLAD, "WEBHOOK_TOKEN": ""}
     response = deliver(client, notification(("product", "p1", "UPDATE")), token="") if path.endswith("moysklad/") \
         else client.generic("POST", path, b"{}", content_type="application/json")
@@ -60,7 +61,7 @@ def test_unset_token_answers_the_same_404(client, fake_ms, published, settings, 
     assert nothing_stored(published)
 
 
-def test_after_the_right_token_oversize_is_413_a_bad_body_400_and_other_methods_405(client, fake_ms, published,
+def test_after_the_right_token_oversize_is_413_a_bad_body_400_and_other_methods_405(client, ms_respx, published,
                                                                                        settings):
     settings.WEBHOOK_MAX_BODY = 1000
     url = f"/webhooks/moysklad/{WEBHOOK_TOKEN}/"
@@ -103,20 +104,20 @@ def _event_with(extra: str) -> bytes:
     b"\xef\xbb\xbf" + _event_with("1"),                                     # a byte-order mark
     _event_with('"x"').replace(b'"x"', b'"\xff"'),                          # a latin-1 byte in a string
 ])
-def test_bodies_that_cannot_be_stored_are_400_and_nothing_is_stored(client, fake_ms, published, raw):
+def test_bodies_that_cannot_be_stored_are_400_and_nothing_is_stored(client, ms_respx, published, raw):
     response = deliver(client, None, raw=raw)
     assert response.status_code == 400 and response.json()["error"] == "invalid"
     assert nothing_stored(published)
 
 
 @pytest.mark.parametrize("request_id", ["a%00b", "x" * 65, "%FF%FE", "a%20b", "%E2%80%AE", "a%0Ab"])
-def test_a_request_id_that_cannot_be_stored_is_400(client, fake_ms, published, request_id):
+def test_a_request_id_that_cannot_be_stored_is_400(client, ms_respx, published, request_id):
     response = deliver(client, notification(("product", "p1", "UPDATE")), request_id=request_id)
     assert response.status_code == 400 and response.json()["error"] == "invalid"
     assert nothing_stored(published)
 
 
-def test_what_may_be_stored_still_is(client, fake_ms, published):
+def test_what_may_be_stored_still_is(client, ms_respx, published):
     """Not over-refusing: an astral character written as a surrogate pair, deep-enough nesting,
     large finite numbers and a UUID requestId are fine."""
     raw = _event_with('{"emoji": "\\ud83d\\ude00", "deep": ' + "[" * 20 + "1.5e300" + "]" * 20 + "}")
@@ -126,7 +127,7 @@ def test_what_may_be_stored_still_is(client, fake_ms, published):
 
 
 # -- links: followed only under MOYSKLAD_BASE_URL, and a delete only when MoySklad confirms it --------
-FORGED = [
+_FORGED_AT_MS_TEST = [
     "https://169.254.169.254/api/remap/1.2/entity/product/p1",
     "http://ms.test/api/remap/1.2/entity/product/p1",
     "https://ms.test:8443/api/remap/1.2/entity/product/p1",
@@ -142,10 +143,13 @@ FORGED = [
     "https://ms.test/api/remap/1.2evil/entity/product/p1",
     "https://ms.test/api/remap/1.1/entity/product/p1",
 ]
+# The same tricks played on our MOYSKLAD_BASE_URL (the sandbox's, https://sandbox.test/moysklad/...).
+FORGED = [h.replace("ms.test", "sandbox.test").replace("/api/remap/", "/moysklad/api/remap/")
+          for h in _FORGED_AT_MS_TEST]
 
 
 @pytest.mark.parametrize("href", FORGED)
-def test_a_forged_delete_is_never_followed_and_archives_nothing(client, fake_ms, shop, published, href):
+def test_a_forged_delete_is_never_followed_and_archives_nothing(client, ms_respx, shop, published, href):
     ProductBinding.objects.create(product=shop.phone.product, external_id="p1")
     body = notification(("product", "p1", "DELETE"))
     body["events"][0]["meta"]["href"] = href
@@ -154,14 +158,15 @@ def test_a_forged_delete_is_never_followed_and_archives_nothing(client, fake_ms,
     event = InboundEvent.objects.get()
     assert event.status in ("failed", "ignored")
     assert "not followed" in event.error or "refusing to follow" in event.error
-    assert not fake_ms.requests
+    assert not ms_respx.moysklad.logged()
     assert not Product.objects.get(pk=shop.phone.product_id).archived
     assert not Offer.objects.filter(archived=True).exists()
 
 
-def test_a_stale_delete_of_a_product_that_still_exists_imports_it_instead(client, fake_ms, shop, published):
+def test_a_stale_delete_of_a_product_that_still_exists_imports_it_instead(client, ms_respx, shop, published):
     ProductBinding.objects.create(product=shop.phone.product, external_id=shop.phone_ms_id)
-    fake_ms.entities["product"][shop.phone_ms_id] = _row(shop.phone_ms_id, archived=False)
+    ms_respx.moysklad.update_product(shop.phone_ms_id, name="Телефон", article="PHONE-1", archived=False,
+                                    productFolder=None)
     deliver(client, notification(("product", shop.phone_ms_id, "DELETE")))
     assert process_all() == {"imported": 1}
     assert not Product.objects.get(pk=shop.phone.product_id).archived
@@ -170,36 +175,30 @@ def test_a_stale_delete_of_a_product_that_still_exists_imports_it_instead(client
     assert event.status == "done" and "still in MoySklad" in event.error
 
 
-def test_a_delete_that_comes_back_archived_is_archived(client, fake_ms, shop, published):
+def test_a_delete_that_comes_back_archived_is_archived(client, ms_respx, shop, published):
     ProductBinding.objects.create(product=shop.phone.product, external_id=shop.phone_ms_id)
-    fake_ms.entities["product"][shop.phone_ms_id] = _row(shop.phone_ms_id, archived=True)
+    ms_respx.moysklad.update_product(shop.phone_ms_id, name="Телефон", article="PHONE-1", archived=True,
+                                    productFolder=None)
     deliver(client, notification(("product", shop.phone_ms_id, "DELETE")))
     assert process_all() == {"imported": 1}
     assert Product.objects.get(pk=shop.phone.product_id).archived
     assert "archived in MoySklad" in InboundEvent.objects.get().error
 
 
-def test_a_delete_is_not_acted_on_while_moysklad_cannot_confirm_it(client, fake_ms, shop, published):
-    import httpx
-
+def test_a_delete_is_not_acted_on_while_moysklad_cannot_confirm_it(client, ms_respx, shop, published):
     ProductBinding.objects.create(product=shop.phone.product, external_id=shop.phone_ms_id)
     deliver(client, notification(("product", shop.phone_ms_id, "DELETE")))
-    fake_ms.fail_next = [httpx.Response(503)] * 10
+    ms_respx.moysklad.faults.add(status=503, count=10)
     assert process_all() == {"retry": 1}
     assert not Product.objects.get(pk=shop.phone.product_id).archived
     assert InboundEvent.objects.get().status == "received"
 
 
-def test_an_id_cannot_smuggle_filter_conditions(client, fake_ms, shop, published):
+def test_an_id_cannot_smuggle_filter_conditions(client, ms_respx, shop, published):
     """The id goes into `filter=id=…`: one carrying `;` or `=` is not an id, and is not followed."""
     body = notification(("product", "x;archived=true", "DELETE"))
     deliver(client, body)
     process_all()
-    assert not fake_ms.requests
+    assert not ms_respx.moysklad.logged()
     assert InboundEvent.objects.get().status in ("failed", "ignored")
 
-
-def _row(id_, *, archived: bool) -> dict:
-    return {"meta": {"href": f"{BASE}/entity/product/{id_}", "type": "product"}, "id": id_, "name": "Телефон",
-            "article": "PHONE-1", "code": "p1", "archived": archived, "updated": "2026-11-23 12:00:00.000",
-            "variantsCount": 0, "salePrices": [{"value": 149900.0, "priceType": {"id": "pt", "name": "Цена продажи"}}]}
