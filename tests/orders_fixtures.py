@@ -10,7 +10,6 @@ import pytest
 from integrations.http.client import BaseClient
 from integrations.models import OfferBinding, System
 from tests.factories import make_offer, make_product, make_stock, make_warehouse
-from tests.moysklad_orders_fake import FakeMoySklad, fake_ms  # noqa: F401  (fixture)
 
 
 @dataclass
