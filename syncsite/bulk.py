@@ -715,8 +715,7 @@ def _pg_upsert(connection, alias, model, rows, given, key_idx, unique, update, t
                or "FALSE")
     keys = ", ".join(f"t.{qn(f.column)}" for f in unique)
     with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
-        temp = _temp_table(cursor, connection, model, given)
-        _copy_rows(cursor, connection, temp, [f.column for f in given], rows, [_copy_value(f, connection) for f in given])
+        temp = copy_to_temp(cursor, model, [f.attname for f in given], rows)
         # The JSON encoding of JSONField values happened in COPY; hand the rest as parameters.
         params = [json.dumps(v, ensure_ascii=False) if isinstance(f, models.JSONField) and v is not None else v
                   for f, v in zip(extra_fields, extra_values)]
