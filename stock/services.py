@@ -137,11 +137,11 @@ def stock_levels_set(*, warehouse_id: int, figures: Mapping[int, tuple[Decimal, 
     with transaction.atomic():
         whole = complete or len(figures) > WHOLE_WAREHOUSE_READ
         current = _levels(warehouse_id, None if whole else list(figures))
-        target: dict[int, tuple[Decimal, Decimal]] = dict(figures)
-        if complete:
-            for offer_id, row in current.items():
-                if row[4] == source and offer_id not in target:
-                    target[offer_id] = (ZERO, ZERO)
+        target: Mapping[int, tuple[Decimal, Decimal]] = figures
+        if complete:  # copied only when something is added (a full read holds 100,000s of figures)
+            gone = [offer_id for offer_id, row in current.items() if row[4] == source and offer_id not in figures]
+            if gone:
+                target = {**figures, **dict.fromkeys(gone, (ZERO, ZERO))}
         held, handed = _holds(warehouse_id, source=source, before=checked_at)
 
         plan, releases = _plan(target, current, held, handed, checked_at)
@@ -202,30 +202,25 @@ def _write_levels(warehouse_id: int, plan: Mapping[int, tuple], *, source: str, 
     upsert, logged as usual. The rest go through one COPY into a temporary table and one
     INSERT … ON CONFLICT (syncsite.bulk)."""
     fields = ["offer_id", "warehouse_id", "stock", "reserve", "available", "source", "checked_at", "updated_at"]
-    fresh: list[tuple] = []
-    rows: list[tuple] = []   # one pass, each row in one list (a full read plans 100,000s of them)
     straight = len(new) >= 1_000 and connections[router.db_for_write(StockLevel)].vendor == "postgresql"
-    for offer_id, (stock, reserve, available) in plan.items():
-        if straight and offer_id in new:
-            fresh.append((offer_id, warehouse_id, stock, reserve, available))
-        else:
-            rows.append((offer_id, warehouse_id, stock, reserve, available, source, checked_at, now))
     logged: frozenset[int] = frozenset()
-    if fresh:
+    if straight:  # the new levels stream from the plan into the COPY (a full read plans 100,000s)
         try:
             with transaction.atomic():
-                _insert_new_logged(fresh, source=source, via=via, checked_at=checked_at, now=now)
-            logged = frozenset(row[0] for row in fresh)
+                _insert_new_logged(((o, warehouse_id, *f) for o, f in plan.items() if o in new), source=source, via=via,
+                                   checked_at=checked_at, now=now)
+            logged = frozenset(new)
         except _UNIQUE_VIOLATIONS:
-            rows += [(*row, source, checked_at, now) for row in fresh]
-        del fresh
+            straight = False
+    rows = [(offer_id, warehouse_id, stock, reserve, available, source, checked_at, now)
+            for offer_id, (stock, reserve, available) in plan.items() if not straight or offer_id not in new]
     if rows:
         bulk_upsert(StockLevel, rows, fields=fields, unique_fields=["offer_id", "warehouse_id"],
                     update_fields=["stock", "reserve", "available", "source", "checked_at", "updated_at"])
     return logged
 
 
-def _insert_new_logged(rows: list[tuple], *, source: str, via: str, checked_at: datetime, now: datetime) -> None:
+def _insert_new_logged(rows: Iterable[tuple], *, source: str, via: str, checked_at: datetime, now: datetime) -> None:
     """PostgreSQL: new levels (offer, warehouse, stock, reserve, available) in, and their changes
     from 0 logged, by one statement over one COPY."""
     level, change = StockLevel._meta.db_table, StockChange._meta.db_table
@@ -305,7 +300,7 @@ def _plan(target: Mapping[int, tuple[Decimal, Decimal]], current: Mapping[int, l
         if type(stock) is not Decimal or type(reserve) is not Decimal:
             stock, reserve = Decimal(stock), Decimal(reserve)
         row = current.get(offer_id)
-        available = stock - reserve
+        available = stock - reserve if reserve else stock   # most reserves are 0: no new Decimal
         if offer_id in held:
             available -= held[offer_id]
         if offer_id in handed:

@@ -20,7 +20,7 @@ from integrations.http.ratelimit import Limiter, limiter_for
 from .constants import HEAVY_REPORT_WEIGHT, HEAVY_REPORTS, PAGE_MAX, PAGE_MAX_EXPANDED
 from .hrefs import href_relative
 from .mapping import PriceType, choose_price_type, to_msk_string
-from .schemas import PRICE_TYPES, Page
+from .schemas import PRICE_TYPES, Page, stock_report_decode
 
 
 def is_configured(conf: dict | None = None) -> bool:
@@ -209,7 +209,7 @@ class MoySkladClient(BaseClient):
             filters.append("assortmentId=" + ",".join(assortment_ids))
         if filters:
             params["filter"] = ";".join(filters)
-        return self.get_json("/report/stock/bystore/current", params=params)
+        return self.get_json("/report/stock/bystore/current", params=params, parse=stock_report_decode)
 
     # ------------------------------------------------------------------------------------------
     # Orders, counterparties, shipments, webhooks (issue 3). Writes carry

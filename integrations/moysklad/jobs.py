@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from catalog.models import Barcode, Offer, Product
@@ -35,7 +35,7 @@ from .mapping import (
     parse_msk,
     stock_quantity,
 )
-from .schemas import PRODUCT_PAGE, VARIANT_PAGE, Page
+from .schemas import PRODUCT_PAGE, VARIANT_PAGE, Page, StockReportRow
 
 log = logging.getLogger("syncsite.moysklad")
 MS = System.MOYSKLAD
@@ -44,6 +44,10 @@ ID_LOOKUP_CHUNK = 100  # ids per `filter=id=…;id=…` request (URL and headers
 # Long lists are fetched this many pages at a time (of the 5 parallel requests MoySklad allows):
 # the limiter still paces them, so a full import takes the budget's time, not the latencies'.
 PAGES_IN_FLIGHT = 3
+# A full stock read writes this many stores at once on PostgreSQL: while one store's rows are
+# planned and formatted here, the other's INSERT and commit run in the database (different
+# warehouses, different rows: the writers never wait for each other's locks).
+STOCK_WRITERS = 2
 
 
 def _bindings(model, ext_ids, local: str, archived: str | None = None) -> dict[str, tuple]:
@@ -476,7 +480,8 @@ def stock_import(ctx: JobContext) -> None:
         ctx.count("full_read", int(full))
         waited = 0.0
         if full:
-            offers = dict(OfferBinding.objects.filter(system=MS).values_list("external_id", "offer_id"))
+            offers = dict(OfferBinding.objects.filter(system=MS).values_list("external_id", "offer_id")
+                          .iterator(chunk_size=10_000))  # never the whole result as one list
             ctx.set_total(len(stores))
 
             def read(store_ext: str):
@@ -485,19 +490,43 @@ def stock_import(ctx: JobContext) -> None:
                         client.stock_bystore_current("reserve", store_id=store_ext))
 
             order = list(stores.items())
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="moysklad-stock") as pool:
+            writers = STOCK_WRITERS if _writes_in_threads() else 0
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="moysklad-stock") as pool, \
+                    ThreadPoolExecutor(max_workers=max(writers, 1), thread_name_prefix="moysklad-stock-write") as out:
                 pending = pool.submit(read, order[0][0]) if order else None
+                writing: list = []   # stores being written, oldest first
+
+                def write_slot() -> None:
+                    while writing and len(writing) >= writers:
+                        writing.pop(0).result()
+                        ctx.advance()
+
                 for i, (store_ext, warehouse_id) in enumerate(order):
+                    if pending is None:  # deferred: at most `writers` stores are held at once
+                        write_slot()
+                        pending = pool.submit(read, store_ext)
                     t0 = time.perf_counter()
                     started, stock, reserve = pending.result()
                     waited += time.perf_counter() - t0
                     levels = _levels(stock, reserve, ctx)
                     del stock, reserve  # mapped: free the report before the next one arrives
-                    pending = pool.submit(read, order[i + 1][0]) if i + 1 < len(order) else None
+                    pending = None
+                    if i + 1 < len(order) and len(writing) + 1 < max(writers, 2):
+                        pending = pool.submit(read, order[i + 1][0])   # fetched while this store is written
                     for other in set(levels) - {store_ext}:
                         ctx.count("rows_other_store", len(levels[other]))
-                    _apply_levels(levels.get(store_ext, {}), warehouse_id, offers, ctx, full=True, via=via,
-                                  checked_at=started)
+                    args = (levels.pop(store_ext, {}), warehouse_id, offers, ctx)
+                    options = {"full": True, "via": via, "checked_at": started}
+                    del levels
+                    if not writers:
+                        _apply_levels(*args, **options)
+                        ctx.advance()
+                        continue
+                    write_slot()
+                    writing.append(out.submit(_in_own_connection, _apply_levels, *args, **options))
+                    del args
+                for future in writing:
+                    future.result()
                     ctx.advance()
         else:
             started = timezone.now()
@@ -520,6 +549,20 @@ def stock_import(ctx: JobContext) -> None:
         ctx.count("requests", client.stats.requests)
 
 
+def _writes_in_threads() -> bool:
+    """Stores are written in threads of their own (each with its own connection and transaction)
+    on PostgreSQL, unless the caller holds a transaction: then everything is written in it."""
+    connection = connections[router.db_for_write(StockLevel)]
+    return connection.vendor == "postgresql" and not connection.in_atomic_block and STOCK_WRITERS > 1
+
+
+def _in_own_connection(func, *args, **kwargs):
+    try:
+        return func(*args, **kwargs)
+    finally:
+        connections.close_all()  # this thread's connections only
+
+
 def _levels(stock_rows: list, reserve_rows: list, ctx: JobContext) -> dict[str, dict[str, list]]:
     """{store id: {assortment id: [stock, reserve]}} from the two report calls; a figure the
     report did not give is None."""
@@ -530,19 +573,21 @@ def _levels(stock_rows: list, reserve_rows: list, ctx: JobContext) -> dict[str, 
             raise MappingError(f"stock report ({key}) is not a list")
         for row in rows:
             try:
-                if not isinstance(row, dict):
+                if type(row) is StockReportRow:   # decoded typed: the fields exist and are numbers
+                    store, item, value = row.storeId, row.assortmentId, getattr(row, key)
+                elif not isinstance(row, dict):
                     raise MappingError("not an object")
-                store, item = row.get("storeId"), row.get("assortmentId")
+                else:
+                    store, item, value = row.get("storeId"), row.get("assortmentId"), row.get(key)
                 if not isinstance(item, str) or not item:
                     raise MappingError("no assortmentId")
-                value = row.get(key)
                 kind = type(value)
                 if kind is int or kind is float:
                     qty = known.get((kind, value))
                     if qty is None:
-                        qty = known[(kind, value)] = stock_quantity(row, key)
+                        qty = known[(kind, value)] = stock_quantity({key: value}, key)
                 else:
-                    qty = stock_quantity(row, key)
+                    qty = stock_quantity({key: value}, key)
             except MappingError as exc:
                 ctx.error(str(row)[:80], f"stock row: {exc}")
                 continue
@@ -572,6 +617,7 @@ def _apply_levels(per_item: dict[str, list], warehouse_id: int, offers: dict[str
         if stock is None or reserve is None:
             partial.append(offer_id)
         figures[offer_id] = (stock, reserve)
+    per_item.clear()  # mapped: a store's report rows need not live while its levels are written
     if unknown:
         ctx.count("unknown_items", unknown)
     if partial:

@@ -86,6 +86,29 @@ class PriceTypeInfo(msgspec.Struct):
     externalCode: str = ""
 
 
+class StockReportRow(msgspec.Struct, gc=False):
+    """One row of `report/stock/bystore/current`, only the fields the stock job reads (a row as a
+    dict costs ~60 % more memory, and a full read holds a store's report of 100,000+ rows)."""
+    assortmentId: str | None = None
+    storeId: str | None = None
+    stock: int | float | None = None
+    reserve: int | float | None = None
+
+
+_STOCK_REPORT = msgspec.json.Decoder(list[StockReportRow])
+_ANY_JSON = msgspec.json.Decoder()
+
+
+def stock_report_decode(body: bytes) -> list:
+    """The report's rows as `StockReportRow`s; a report with a row that does not fit (a figure
+    that is not a number, a row that is not an object) is decoded as plain JSON instead, so the
+    stock job records each bad row and keeps the rest. A body that is not JSON raises."""
+    try:
+        return _STOCK_REPORT.decode(body)
+    except msgspec.ValidationError:
+        return _ANY_JSON.decode(body)
+
+
 class _LenientPage(msgspec.Struct):
     meta: PageMeta = msgspec.field(default_factory=PageMeta)
     rows: list[msgspec.Raw] = []

@@ -219,3 +219,57 @@ def test_stock_changes_are_logged_with_their_source_and_how_they_came(stock):
     run()
     change = StockChange.objects.filter(via="sync").get()
     assert (change.previous_stock, change.new_stock, change.previous_available, change.new_available) == (10, 12, 6, 8)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_full_read_writes_stores_in_threads_of_their_own_on_postgresql(stock, monkeypatch):
+    """Outside a transaction, on PostgreSQL, each store is written in a thread with its own
+    connection (one store's INSERT and commit run while the next is planned); the figures are the
+    same as written one after the other, and a writer's failure fails the run."""
+    from django.db import connection
+
+    from integrations.moysklad import jobs as ms_jobs
+    from stock import services
+
+    if connection.vendor != "postgresql":
+        pytest.skip("stores are written in threads on PostgreSQL only (SQLite has one writer); "
+                    "set DATABASE_URL to a PostgreSQL server to run this")
+    threads: dict[int, str] = {}
+    real = services.stock_levels_set
+
+    def spy(**kwargs):
+        import threading
+
+        threads[kwargs["warehouse_id"]] = threading.current_thread().name
+        return real(**kwargs)
+
+    monkeypatch.setattr(ms_jobs, "stock_levels_set", spy)
+    r = run(full=True)
+    assert figures("ALS-01", "main") == (10, 4, 6)
+    assert figures("ALS-01", "shop") == (3, 5, 0)
+    assert figures("00002", "main") == (Decimal("46.5"), 0, Decimal("46.5"))
+    assert r.counts["stock_changed"] == 3 and r.counts["stock_rows"] == 3
+    assert len(threads) == 2 and all(name.startswith("moysklad-stock-write") for name in threads.values())
+
+    def broken(**kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ms_jobs, "stock_levels_set", broken)
+    failed = run_job(jobs.get(JOB), full=True, trigger="test", raise_errors=False)
+    assert failed.status == JobRun.Status.FAILED and "disk full" in failed.message
+
+
+def test_full_read_inside_a_transaction_writes_in_it(stock, monkeypatch):
+    """A caller's open transaction (a test, a management shell's atomic block) keeps the writes in
+    the caller's thread: a thread of its own could not see the caller's uncommitted rows."""
+    import threading
+
+    from integrations.moysklad import jobs as ms_jobs
+    from stock import services
+
+    names = set()
+    real = services.stock_levels_set
+    monkeypatch.setattr(ms_jobs, "stock_levels_set",
+                        lambda **kw: names.add(threading.current_thread().name) or real(**kw))
+    run(full=True)
+    assert names == {threading.current_thread().name}
