@@ -20,6 +20,7 @@ import socket
 import statistics
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from bench.infra import PY, VAR, BenchError, Service, child_env, free_port, goal, http_json
 from bench.scenarios import Context, Scenario
@@ -111,6 +112,16 @@ class Propagation(Scenario):
                 extra = {**common}
                 env = child_env(database_url=url, moysklad_url=sandbox.moysklad_url,
                                 extra={**sandbox_env(sandbox), **extra})
+                # The web boots and the webhook is registered while the setup children run (neither
+                # consumes tasks; the worker starts after the setup, so the baseline push is the
+                # setup's own, not a debounced one racing it for the channel lock).
+                web = Service("propagation-web", [PY, "-m", "gunicorn", "syncsite.wsgi", "-b",
+                                                  f"127.0.0.1:{web_port}", "-w", "2", "--threads", "4"],
+                              ready_url=f"{site}/api/v1/openapi.json", env=env)
+                booting = ThreadPoolExecutor(max_workers=1).submit(web.start)
+                procs.append(web)
+                register = subprocess.Popen([PY, "manage.py", "moysklad_webhooks", "register"], cwd=str(VAR.parent.parent),
+                                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                 # -- setup: catalog, stock, a first full push (the baseline the emulators hold)
                 sandbox.configure(rate_limit=False)
                 emulator(sandbox, "wb-content", "POST", "config", {"rate_limit": False})
@@ -122,20 +133,16 @@ class Propagation(Scenario):
                 sandbox.configure(rate_limit=True)
                 items = run_marketplace_child(ctx, ["keys", "--count", str(p["changes"])], database_url=url,
                                               sandbox=sandbox, extra=extra)["items"]
-                web = Service("propagation-web", [PY, "-m", "gunicorn", "syncsite.wsgi", "-b",
-                                                  f"127.0.0.1:{web_port}", "-w", "2", "--threads", "4"],
-                              ready_url=f"{site}/api/v1/openapi.json", env=env)
-                procs.append(web.start())
                 worker = _Proc("propagation-worker", [PY, "-m", "celery", "-A", "syncsite", "worker", "-P",
                                                       "threads", "-c", "4", "-l", "info", "-n",
                                                       f"bench{web_port}@%h"], env=env)
                 procs.append(worker)
+                booting.result()
                 worker.wait_for("ready.")
-                reg = subprocess.run([PY, "manage.py", "moysklad_webhooks", "register"], cwd=str(VAR.parent.parent),
-                                     env=env, capture_output=True, text=True, timeout=120)
-                ctx.result.raw["register"] = (reg.stdout + reg.stderr)[-1500:]
-                if reg.returncode != 0:
-                    raise BenchError(f"moysklad_webhooks register failed: {reg.stderr[-1500:]}")
+                registered = register.communicate(timeout=120)[0]
+                ctx.result.raw["register"] = registered[-1500:]
+                if register.returncode != 0:
+                    raise BenchError(f"moysklad_webhooks register failed: {registered[-1500:]}")
                 # Ozon takes one update per pair in 30 s: rather than wait that out since the baseline
                 # push, every last push moves 31 s back and the emulator forgets its pairs.
                 run_marketplace_child(ctx, ["age", "--seconds", "31"], database_url=url, sandbox=sandbox,
