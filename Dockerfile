@@ -16,4 +16,4 @@ USER syncsite
 # Throwaway values: settings refuse to load without them, and collectstatic needs neither.
 RUN SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput -v 0
 EXPOSE 8000
-CMD ["gunicorn", "--config", "python:syncsite.gunicorn_conf", "syncsite.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "30", "--access-logfile", "-"]
+CMD ["gunicorn", "--config", "python:syncsite.gunicorn_conf", "syncsite.wsgi:application", "--bind", "0.0.0.0:8000", "--timeout", "30", "--access-logfile", "-"]

@@ -90,3 +90,20 @@ def test_env_example_values_are_placeholders_not_secrets():
     for line in (ROOT / ".env.example").read_text().splitlines():
         if line.startswith(("SECRET_KEY=", "STOREFRONT_API_TOKEN=", "MOYSKLAD_TOKEN=", "MOYSKLAD_WEBHOOK_TOKEN=")):
             assert line.endswith("="), line
+
+
+def test_gunicorn_config_runs_one_threaded_worker_per_core_unless_told(monkeypatch, compose):
+    """The image and compose start gunicorn with syncsite.gunicorn_conf and no --workers: it runs
+    gthread workers, one per core (WEB_CONCURRENCY overrides), four threads each."""
+    import importlib
+    import os
+
+    import syncsite.gunicorn_conf as conf
+
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    conf = importlib.reload(conf)
+    assert (conf.worker_class, conf.threads, conf.workers) == ("gthread", 4, os.cpu_count())
+    monkeypatch.setenv("WEB_CONCURRENCY", "5")
+    assert importlib.reload(conf).workers == 5
+    command = compose["services"]["web"]["command"]
+    assert "--workers" not in command and "python:syncsite.gunicorn_conf" in command
