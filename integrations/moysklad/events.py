@@ -92,7 +92,10 @@ PRICE_TYPE_MAX_AGE = 600
 STOCK_EVENT = ("webhookstock", "STOCK")
 ID_CHUNK = 100                           # ids per `filter=id=…;id=…` request (44 URL bytes each)
 INSERT_CHUNK = 1000                      # events per INSERT (a notification has at most 1,000)
-SIGNAL_GATHER = 0.1                      # seconds the webhook's signals gather into one message
+#: seconds the webhook's signals gather into one message: each message costs the web ~1 ms of CPU,
+#: so at 300 notifications/s 0.5 s costs ~8 % less CPU per request than 0.1 s (alternating runs);
+#: the worker hears of an event at most this much later
+SIGNAL_GATHER = 0.5
 #: what each kind of event may ask for; anything else is ignored
 HANDLED: dict[str, frozenset[str]] = {
     "product": frozenset({"CREATE", "UPDATE", "DELETE"}),
