@@ -139,6 +139,8 @@ class WebhookIngest(Scenario):
         return {"rate": 100 if quick else 300, "seconds": 3 if quick else 30, "events_per_notification": 1,
                 "entity": "product UPDATE", "distinct_products": 50,
                 "import_products": 2_000 if quick else 100_000, "import_request_weight": 4,
+                # a smoke run's import (~1 s) may end before its load: then "during" is reported, not judged
+                "import_lead_s": 1.0 if quick else 4.0,
                 "cost_notification_events": 1000, "gunicorn": GUNICORN}
 
     def run(self, ctx: Context) -> None:
@@ -160,19 +162,22 @@ class WebhookIngest(Scenario):
             with ctx.service("gunicorn-webhook", cmd, ready_url=f"{base}/api/v1/openapi.json", env=env) as web:
                 # warm-up, not measured: every worker thread opens its database connection and every
                 # process its broker connection and the imports the first signal needs
+                # (not in a smoke run, whose CPU figure says little anyway)
                 warm = list(load_args)
                 warm[warm.index("--seconds") + 1] = "2"
-                warmed = _run_module(ctx, "bench.openloop", warm, env, timeout=120)
-                r.raw["warm_up"] = warmed
-                time.sleep(1.0)
+                r.raw["warm_up"] = {"ok": 0}
+                if not ctx.quick:
+                    r.raw["warm_up"] = _run_module(ctx, "bench.openloop", warm, env, timeout=120)
+                    time.sleep(1.0)
                 alone = self._phase(ctx, web.proc.pid, load_args, env)
                 r.raw["alone"] = alone
                 importer = subprocess.Popen([PY, "-m", "bench.child", "job", "moysklad-catalog"], cwd=ROOT,
                                             env=child_env(database_url=url, moysklad_url=sb.moysklad_url),
                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                time.sleep(4.0)   # interpreter, Django and the first pages: the import is under way
-                if importer.poll() is not None:
-                    raise BenchError(f"the catalog import ended before the load: {importer.stderr.read()[-2000:]}")
+                time.sleep(p["import_lead_s"])   # interpreter, Django and the first pages: the import is under way
+                if importer.poll() is not None and not ctx.quick:
+                    raise BenchError(f"the catalog import ended before the load: {importer.stdout.read()[-1000:]} "
+                                     f"{importer.stderr.read()[-2000:]}")
                 during = self._phase(ctx, web.proc.pid, load_args, env)
                 during["import_still_running_at_end"] = importer.poll() is None
                 out, err = importer.communicate(timeout=1800)
@@ -206,7 +211,8 @@ class WebhookIngest(Scenario):
             r.add(f"{label}: server CPU per request", phase["cpu_ms_per_request"], "ms", g("<=", 1.0),
                   note=f"{phase['server_cpu_seconds']} s over {load['answered']} answered; load average "
                        f"{phase['load_average_before']} -> {phase['load_average_after']}")
-        r.add("import overlapped the load", int(during["import_still_running_at_end"]), "", g("==", 1),
+        r.add("import overlapped the load", int(during["import_still_running_at_end"]), "",
+              None if ctx.quick else g("==", 1),   # a smoke run's import may end before its short load
               note=f"import job {imported.get('job_seconds')} s, status {imported.get('status')}, "
                    f"counts {imported.get('counts')}")
         # A 200 leaves only after the INSERT committed, so every answered event is stored; a request
