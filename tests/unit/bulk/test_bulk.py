@@ -88,3 +88,24 @@ def test_any_lookup_keeps_awkward_values_intact():
         Offer.objects.create(product=product, sku=sku, name="n")
     Offer.objects.create(product=product, sku="other", name="n")
     assert sorted(Offer.objects.filter(sku__any=Keys(awkward)).values_list("sku", flat=True)) == sorted(awkward)
+
+
+def test_many_rows_are_written_a_slice_at_a_time_in_one_transaction():
+    """Past 10,000 rows the rows are prepared and written a slice at a time (memory stays flat on
+    SQLite), still all or nothing: a failure in a later slice leaves none of the earlier ones."""
+    from django.db import IntegrityError, transaction
+
+    n = 25_000
+    ids = bulk_insert(Product, [(f"P{i}", None) for i in range(n)], fields=["name", "vat"])
+    assert len(ids) == n == Product.objects.count() and ids == sorted(ids)
+    rows = [("moysklad", f"x{i}", pk, f"c{i}") for i, pk in enumerate(ids)]
+    result = bulk_upsert(ProductBinding, rows, fields=["system", "external_id", "product_id", "external_code"],
+                         unique_fields=["system", "external_id"], update_fields=["product_id", "external_code"])
+    assert len(result.inserted) == n == ProductBinding.objects.count()
+    # the last row binds an already bound product again: the (system, product) key refuses it
+    changed = [(s, e, p, c + "!") for s, e, p, c in rows[::2]] + [("moysklad", "x-new", ids[0], "again")]
+    with pytest.raises(IntegrityError):
+        with transaction.atomic():
+            bulk_upsert(ProductBinding, changed, fields=["system", "external_id", "product_id", "external_code"],
+                        unique_fields=["system", "external_id"], update_fields=["product_id", "external_code"])
+    assert not ProductBinding.objects.filter(external_code__endswith="!").exists()
