@@ -19,8 +19,10 @@ logmask.install()  # the master; workers inherit it when forked and install it a
 # 4 processes x 2 threads: 0.98-1.04 ms of server CPU per request instead of 1.12-1.25 ms, and a
 # p99 of 12.8 ms instead of 61 ms while a full catalog import shares the cores (make bench,
 # webhook-ingest). WEB_CONCURRENCY sets the number of processes; the command line wins over both.
+# Without it, at most 4 processes: each thread keeps a database connection (CONN_MAX_AGE), and a
+# container sees all of its host's cores (PostgreSQL allows 100 connections by default).
 worker_class = "gthread"
-workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 2)
+workers = int(os.environ.get("WEB_CONCURRENCY") or min(os.cpu_count() or 2, 4))
 threads = 4
 
 accesslog = "-"

@@ -94,7 +94,7 @@ def test_env_example_values_are_placeholders_not_secrets():
 
 def test_gunicorn_config_runs_one_threaded_worker_per_core_unless_told(monkeypatch, compose):
     """The image and compose start gunicorn with syncsite.gunicorn_conf and no --workers: it runs
-    gthread workers, one per core (WEB_CONCURRENCY overrides), four threads each."""
+    gthread workers, one per core up to 4 (WEB_CONCURRENCY overrides), four threads each."""
     import importlib
     import os
 
@@ -102,7 +102,9 @@ def test_gunicorn_config_runs_one_threaded_worker_per_core_unless_told(monkeypat
 
     monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
     conf = importlib.reload(conf)
-    assert (conf.worker_class, conf.threads, conf.workers) == ("gthread", 4, os.cpu_count())
+    assert (conf.worker_class, conf.threads, conf.workers) == ("gthread", 4, min(os.cpu_count(), 4))
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)   # a container sees its host's cores
+    assert importlib.reload(conf).workers == 4
     monkeypatch.setenv("WEB_CONCURRENCY", "5")
     assert importlib.reload(conf).workers == 5
     command = compose["services"]["web"]["command"]
