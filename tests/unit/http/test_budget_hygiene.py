@@ -10,32 +10,22 @@ import uuid
 import httpx
 import pytest
 
-from bench.child_budget import full_sync, point_settings_at
-from integrations.sandbox.server import SandboxServer
-from tests.orders_fixtures import published  # noqa: F401  (fixture: publishing is recorded, not sent)
+from bench.child_budget import full_sync
+from tests.orders_fixtures import published, sandbox_moysklad  # noqa: F401  (published: a fixture)
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def limited_sandbox(settings):
-    from django.core.cache import cache
-
-    from integrations.http import ratelimit
+    from integrations.sandbox.channels import point_settings
 
     token = f"budget-{uuid.uuid4().hex[:10]}"   # a budget of its own
-    with SandboxServer(products=120, stores=2, seed=17, rate_limit=True, token=token) as server:
-        point_settings_at(server, settings)
-        settings.MOYSKLAD = {**settings.MOYSKLAD, "TOKEN": token, "REQUEST_WEIGHT": 4, "BUDGET_UNITS": 45,
-                             "BUDGET_WINDOW": 3.0, "MAX_PARALLEL": 5}
-        settings.REDIS_URL = ""
-        settings.SITE_URL = "http://site.test"
-        ratelimit._registry.clear()
-        cache.clear()
-        try:
-            yield server
-        finally:
-            ratelimit._registry.clear()
+    limits = {"TOKEN": token, "REQUEST_WEIGHT": 4, "BUDGET_UNITS": 45, "BUDGET_WINDOW": 3.0, "MAX_PARALLEL": 5}
+    with sandbox_moysklad(settings, moysklad=limits, products=120, stores=2, seed=17, rate_limit=True,
+                          token=token) as server:
+        point_settings(settings, server.url)   # the marketplaces too
+        yield server
 
 
 def test_a_full_sync_at_the_real_limits_is_never_told_to_slow_down(limited_sandbox, published):
