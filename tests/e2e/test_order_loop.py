@@ -5,7 +5,6 @@ Celery worker and real HTTP both ways:
     the scripted manager moves the order → the emulator notifies /webhooks/moysklad/<token>/ →
     the view stores the event → worker fetches the order → the site's status follows.
 """
-import time
 import uuid
 
 import httpx
@@ -26,7 +25,7 @@ from orders.models import Order, OrderStatus
 from stock.models import StockLevel
 from syncsite import publish as publisher
 from syncsite.celery import app
-from tests.waiting import wait_for_quiet
+from tests.waiting import wait_for_quiet, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -78,16 +77,6 @@ def stack(settings, live_server, monkeypatch):
             ratelimit._registry.clear()
 
 
-def wait_for(check, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_site_order_reaches_moysklad_and_the_site_follows_the_manager(stack, live_server):
     for job in ("moysklad-catalog", "moysklad-stock"):
         run = run_job(jobs.get(job), trigger="test")
@@ -108,9 +97,11 @@ def test_site_order_reaches_moysklad_and_the_site_follows_the_manager(stack, liv
 
     # It appears in MoySklad, once, with its reserve.
     book = stack.moysklad.orders
-    remote = wait_for(lambda: book.order_by_external_code(public_id), "the order in the emulator")
+    remote = wait_until(lambda: book.order_by_external_code(public_id), timeout=30, interval=0.1,
+                        what="the order in the emulator")
     assert len(book.orders) == 1 and remote["_positions"][0]["reserve"] == 3
-    wait_for(lambda: OrderBinding.objects.get(order_id=order.pk).export_state == "exported", "the export to be recorded")
+    wait_until(lambda: OrderBinding.objects.get(order_id=order.pk).export_state == "exported", timeout=30,
+               interval=0.1, what="the export to be recorded")
 
     # The manager works the order; each change reaches the site by webhook.
     expected = ["confirmed", "processing", "partially_shipped", "shipped", "shipped", "completed"]
@@ -118,9 +109,10 @@ def test_site_order_reaches_moysklad_and_the_site_follows_the_manager(stack, liv
         steps = advance_orders(book)
         assert len(steps) == 1, steps
         assert book.flush()
-        wait_for(lambda: Order.objects.get(pk=order.pk).status == want, f"status {want} after {steps[0]['did']}")
-        wait_for(lambda: not InboundEvent.objects.filter(status__in=["received", "processing"]).exists(),
-                 "the events to be processed")
+        wait_until(lambda: Order.objects.get(pk=order.pk).status == want, timeout=30, interval=0.1,
+                   what=f"status {want} after {steps[0]['did']}")
+        wait_until(lambda: not InboundEvent.objects.filter(status__in=["received", "processing"]).exists(),
+                   timeout=30, interval=0.1, what="the events to be processed")
 
     order.refresh_from_db()
     assert order.status == OrderStatus.COMPLETED
@@ -133,6 +125,6 @@ def test_site_order_reaches_moysklad_and_the_site_follows_the_manager(stack, liv
     detail = httpx.get(f"{live_server.url}/api/v1/orders/{public_id}", headers={"Authorization": f"Bearer {API_TOKEN}"})
     assert detail.json()["status"] == "completed" and len(detail.json()["history"]) == 6
     # One e-mail per real change (5), none for the repeated "shipped".
-    wait_for(lambda: len(mail.outbox) >= 5, "the e-mails")
+    wait_until(lambda: len(mail.outbox) >= 5, timeout=30, interval=0.1, what="the e-mails")
     wait_for_quiet(app, stack.test_queue)   # nothing left that could send a sixth
     assert len(mail.outbox) == 5

@@ -26,7 +26,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from bench.infra import free_port
 from tests.conftest import needs_postgres, needs_redis
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 FULL = os.environ.get("SYNCSITE_FAULTS", "") == "full"
@@ -58,22 +59,6 @@ needs_redis_server = pytest.mark.skipif(
     reason="needs the redis-server binary: the chaos test starts (and kills) a Redis of its own")
 pytestmark = [pytest.mark.faults, needs_postgres, needs_redis, needs_redis_server,
               pytest.mark.django_db(transaction=True)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def until(check, timeout: float, pause: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(pause)
-    return None
 
 
 class Redis:
@@ -101,7 +86,7 @@ class Redis:
             except Exception:
                 return False
 
-        assert until(up, 10), "redis-server did not start"
+        wait_until(up, timeout=10, interval=0.1, what="redis-server to start")
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
