@@ -11,14 +11,13 @@ from django.db import connections, transaction
 
 from integrations import marketplaces
 from integrations.http import ratelimit
-from integrations.marketplaces import debounce, tasks
+from integrations.marketplaces import tasks
 from integrations.models import JobRun
 from syncsite.celery import app
 from tests.conftest import needs_redis, redis_url
-from tests.factories import make_warehouse
 from integrations.sandbox import channels
 from tests.sandbox_respx import mounted_sandbox
-from tests.unit.marketplaces.support import SandboxMarket, catalog, push, set_stock
+from tests.unit.marketplaces.support import SandboxMarket, push, pushed_catalog, set_stock
 from tests.waiting import wait_until, worker_idle
 
 pytestmark = [pytest.mark.integration, needs_redis]
@@ -98,12 +97,7 @@ def wait_for(predicate, timeout=30.0):
 @pytest.mark.django_db(transaction=True)
 def test_burst_of_kicks_becomes_one_push_through_the_worker(worker, sandbox):
     market = SandboxMarket(sandbox)
-    warehouse = make_warehouse(code="main")
-    offers = catalog(300, warehouse=warehouse, market=market)
-    push()
-    market.reset_calls()
-    market.age()
-    debounce.release()
+    warehouse, offers = pushed_catalog(market)
     set_stock(offers, warehouse, 2)
     # 300 announcements, one per change, as an import or webhooks make them. They are made in
     # one transaction so that all of them land inside one debounce window however slow the

@@ -42,6 +42,22 @@ def push(*, full: bool = False, trigger: str = "test", **kwargs):
     return run_job(jobs.get("marketplace-stock"), full=full, trigger=trigger, **kwargs)
 
 
+def pushed_catalog(market, n: int = 300) -> tuple[Warehouse, list[Offer]]:
+    """`n` offers (`catalog`) in a warehouse "main", pushed once to every marketplace; then the
+    emulators' call logs emptied, time moved past Ozon's 30 s and no push scheduled: where the
+    kick tests start."""
+    from integrations.marketplaces import debounce
+    from tests.factories import make_warehouse
+
+    warehouse = make_warehouse(code="main")
+    offers = catalog(n, warehouse=warehouse, market=market)
+    push()
+    market.reset_calls()
+    market.age()
+    debounce.release()
+    return warehouse, offers
+
+
 def age(seconds: int = 31) -> None:
     """Let time pass for Ozon's once-per-30-s rule: every last push moves `seconds` back."""
     from datetime import timedelta

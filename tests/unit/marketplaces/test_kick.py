@@ -9,22 +9,15 @@ from integrations.marketplaces.jobs import stock_push_on_event
 from tests.waiting import wait_until
 from integrations.models import ChannelOffer, JobRun, JobState
 from tests.conftest import redis_url
-from tests.factories import make_warehouse
 
-from .support import catalog, push, set_stock
+from .support import push, pushed_catalog, set_stock
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("marketplaces")]
 
 
 @pytest.fixture
 def pushed(market):
-    warehouse = make_warehouse(code="main")
-    offers = catalog(300, warehouse=warehouse, market=market)
-    push()
-    market.reset_calls()
-    market.age()
-    kick_module.release()
-    return warehouse, offers
+    return pushed_catalog(market)
 
 
 def test_kick_marks_offers_and_schedules_one_debounced_push(pushed, scheduled, django_capture_on_commit_callbacks):
