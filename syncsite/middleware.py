@@ -20,14 +20,24 @@ SHORT_PATHS: dict[str, str] = {
 }
 
 
+class ShortPaths:
+    """SHORT_PATHS with their views imported: which view, if any, owns a path."""
+
+    def __init__(self):
+        self.routes = [(prefix, prefix + "/", import_string(view)) for prefix, view in SHORT_PATHS.items()]
+
+    def view_for(self, path: str) -> Callable[[HttpRequest], HttpResponse] | None:
+        for prefix, under, view in self.routes:
+            if path == prefix or path.startswith(under):
+                return view
+        return None
+
+
 class WebhookShortCircuitMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
-        self.routes = [(prefix, prefix + "/", import_string(view)) for prefix, view in SHORT_PATHS.items()]
+        self.short_paths = ShortPaths()
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        path = request.path_info
-        for prefix, under, view in self.routes:
-            if path == prefix or path.startswith(under):
-                return view(request)
-        return self.get_response(request)
+        view = self.short_paths.view_for(request.path_info)
+        return view(request) if view is not None else self.get_response(request)

@@ -22,21 +22,19 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.db import close_old_connections
 from django.http import HttpResponse
 from django.utils.log import log_response
-from django.utils.module_loading import import_string
 
 from syncsite.inbound import json_error
-from syncsite.middleware import SHORT_PATHS
+from syncsite.middleware import ShortPaths
 
 
 def short_path_wsgi(django_app: Callable) -> Callable:
     """A WSGI app: paths under a webhook prefix go straight to their view, the rest to Django."""
-    routes = [(prefix, prefix + "/", import_string(view)) for prefix, view in SHORT_PATHS.items()]
+    short_paths = ShortPaths()
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        for prefix, under, view in routes:
-            if path == prefix or path.startswith(under):
-                return _serve(view, environ, start_response)
+        view = short_paths.view_for(environ.get("PATH_INFO", ""))
+        if view is not None:
+            return _serve(view, environ, start_response)
         return django_app(environ, start_response)
 
     return application
