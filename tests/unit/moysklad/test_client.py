@@ -381,3 +381,21 @@ def test_default_budget_is_45_units_per_3_seconds_weight_4_and_5_parallel(monkey
     assert (client.limiter.units, client.limiter.window, client.limiter.parallel) == (45, 3.0, 5)
     assert client.weight_for("GET", "/entity/product") == 4
     assert MoySkladClient().limiter is client.limiter  # one limiter per credential in a process
+
+
+def test_stock_report_decodes_into_typed_rows_or_plain_json_or_fails_typed(router):
+    """Well-formed rows decode as small typed rows; a report with a row that does not fit decodes
+    as plain JSON (the stock job then records that row and keeps the rest); a body cut short is
+    the typed upstream error, so the job fails and writes nothing."""
+    from integrations.moysklad.schemas import StockReportRow
+
+    route = router.get("/report/stock/bystore/current")
+    route.respond(200, json=[{"assortmentId": "a", "storeId": "s", "stock": 2.5}])
+    with make_client() as client:
+        assert client.stock_bystore_current("stock", store_id="s") == [
+            StockReportRow(assortmentId="a", storeId="s", stock=2.5)]
+        route.respond(200, json=[{"assortmentId": "a", "storeId": "s", "stock": True}, "junk"])
+        assert client.stock_bystore_current("stock") == [{"assortmentId": "a", "storeId": "s", "stock": True}, "junk"]
+        route.respond(200, content=b'[{"assortmentId": "a", "storeId": "s", "sto')
+        with pytest.raises(UpstreamUnavailableError, match="not JSON"):
+            client.stock_bystore_current("stock")
