@@ -555,7 +555,20 @@ def _fill_values(model: type[models.Model], fields: list[str], touch: dict | Non
 
 
 def _copy_value(field: Field, connection):
-    """What to hand psycopg's COPY for a value of this field (JSON as text, the rest as is)."""
+    """What to hand psycopg's COPY for a value of this field (JSON and times as text, the rest as
+    is). A time is formatted once per distinct value: a page's rows mostly share their stamps, and
+    psycopg's own time dumper costs as much as the rest of a binding row."""
+    if isinstance(field, models.DateTimeField):
+        texts: dict = {}
+
+        def dump(value):
+            text = texts.get(value)
+            if text is None:
+                text = value.isoformat() if isinstance(value, datetime) else value
+                if len(texts) < 10_000:
+                    texts[value] = text
+            return text
+        return dump
     if isinstance(field, models.JSONField):
         encoder = field.encoder
         if encoder is None:   # msgspec: several times faster than json.dumps, same JSON
@@ -571,10 +584,17 @@ def _copy_value(field: Field, connection):
     return None
 
 
+def _copy_constants(fields: list[Field], values: list, connection) -> tuple:
+    """Values every row shares (defaults, auto_now times), made ready for COPY once."""
+    dumps = [_copy_value(f, connection) for f in fields]
+    return tuple(v if d is None or v is None else d(v) for d, v in zip(dumps, values))
+
+
 def _copy_rows(cursor, connection, table: str, columns: list[str], rows: Iterable[Sequence],
                converters: list) -> None:
     qn = connection.ops.quote_name
     sql = f"COPY {table} ({', '.join(qn(c) for c in columns)}) FROM STDIN"
+    converters = list(converters) + [None] * (len(columns) - len(converters))
     plain = all(c is None for c in converters)
     with cursor.copy(sql) as copy:
         write = copy.write_row
@@ -620,8 +640,8 @@ def bulk_insert(model: type[M], rows: Sequence[Sequence], *, fields: list[str], 
     given = [by_attname[name] for name in fields]
     if connection.vendor == "postgresql" and not keys and pk.attname not in fields:
         columns = [f.column for f in given] + [f.column for f in extra_fields]
-        converters = [_copy_value(f, connection) for f in given + extra_fields]
-        extra = tuple(extra_values)
+        converters = [_copy_value(f, connection) for f in given]
+        extra = _copy_constants(extra_fields, extra_values, connection)
         with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
             _copy_rows(cursor, connection, connection.ops.quote_name(opts.db_table), columns,
                        ((*row, *extra) for row in rows) if extra else rows, converters)
@@ -629,9 +649,8 @@ def bulk_insert(model: type[M], rows: Sequence[Sequence], *, fields: list[str], 
     if connection.vendor == "postgresql" and pk.attname not in fields:
         ids = allocate_ids(model, len(rows))
         columns = [pk.column] + [f.column for f in given] + [f.column for f in extra_fields]
-        converters = [None] + [_copy_value(f, connection) for f in given] + [_copy_value(f, connection)
-                                                                             for f in extra_fields]
-        extra = tuple(extra_values)
+        converters = [None] + [_copy_value(f, connection) for f in given]
+        extra = _copy_constants(extra_fields, extra_values, connection)
         with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
             _copy_rows(cursor, connection, connection.ops.quote_name(opts.db_table), columns,
                        ((i, *row, *extra) for i, row in zip(ids, rows)), converters)

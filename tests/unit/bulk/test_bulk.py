@@ -31,6 +31,28 @@ def test_bulk_insert_writes_json_and_decimal_columns():
     assert offer.price == Decimal("10.50") and offer.characteristics == {"Цвет": "красный"} and offer.currency == "RUB"
 
 
+def test_times_keep_their_instant_whatever_their_offset_and_repeats():
+    """COPY gets each distinct time as text once: the same instant in another offset, a repeated
+    stamp, a microsecond and None all land as given (insert, and upsert through its temp table)."""
+    from zoneinfo import ZoneInfo
+
+    utc = timezone.now().replace(microsecond=123456)
+    moscow = utc.astimezone(ZoneInfo("Europe/Moscow"))
+    products = [Product.objects.create(name=str(i)) for i in range(4)]
+    stamps = [utc, moscow, utc + timedelta(microseconds=1), None]
+    bulk_insert(ProductBinding, [("moysklad", f"x{i}", p.pk, stamp, utc)
+                                 for i, (p, stamp) in enumerate(zip(products, stamps))],
+                fields=["system", "external_id", "product_id", "external_updated_at", "synced_at"])
+    got = dict(ProductBinding.objects.values_list("external_id", "external_updated_at"))
+    assert got == {"x0": utc, "x1": utc, "x2": utc + timedelta(microseconds=1), "x3": None}
+    assert set(ProductBinding.objects.values_list("synced_at", flat=True)) == {utc}
+    later = moscow + timedelta(hours=1)
+    bulk_upsert(ProductBinding, [("moysklad", "x3", products[3].pk, later)],
+                fields=["system", "external_id", "product_id", "external_updated_at"],
+                unique_fields=["system", "external_id"], update_fields=["external_updated_at"])
+    assert ProductBinding.objects.get(external_id="x3").external_updated_at == utc + timedelta(hours=1)
+
+
 def test_bulk_upsert_inserts_updates_and_leaves_unchanged_rows_alone():
     old = timezone.now() - timedelta(days=1)
     now = timezone.now()
