@@ -5,12 +5,15 @@ alone: this module maps, calls it and binds the result to MoySklad's ids."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
+from contextlib import ExitStack
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 
+import psycopg
 from django.db import connections, router, transaction
 from django.utils import timezone
 
@@ -44,6 +47,10 @@ ID_LOOKUP_CHUNK = 100  # ids per `filter=id=…;id=…` request (URL and headers
 # Long lists are fetched this many pages at a time (of the 5 parallel requests MoySklad allows):
 # the limiter still paces them, so a full import takes the budget's time, not the latencies'.
 PAGES_IN_FLIGHT = 3
+# A long catalog list is written this many pages at once on PostgreSQL (CatalogWriters): while
+# one page's COPY, constraint checks and commit run in the database, the next is looked up and
+# planned here.
+CATALOG_WRITERS = 2
 # A full stock read writes this many stores at once on PostgreSQL: while one store's rows are
 # planned and formatted here, the other's INSERT and commit run in the database (different
 # warehouses, different rows: the writers never wait for each other's locks).
@@ -145,28 +152,145 @@ def catalog_import(ctx: JobContext) -> None:
         # Long lists come PAGES_IN_FLIGHT pages at a time, fetched and decoded while the pages
         # before them are written, so the import takes the rate limit's time, not ours.
         total = 0
-        for page in client.iter_pages("product", filters=filters, order=LIST_ORDER, parallel=PAGES_IN_FLIGHT,
-                                      parse=PageMapper(PRODUCT_PAGE, map_product, "product", price_type)):
-            if not total:
-                total = page.meta.size or 0
-                ctx.set_total(total)
-            products_import_page(page, ctx, price_type=price_type, seen_products=seen_products,
-                                 seen_offers=seen_offers)
-            planner.added(page.count)
-        vtotal = 0
-        for page in client.iter_pages("variant", filters=filters, order=LIST_ORDER, parallel=PAGES_IN_FLIGHT,
-                                      parse=PageMapper(VARIANT_PAGE, map_variant, "variant", price_type)):
-            if not vtotal:
-                vtotal = page.meta.size or 0
-                ctx.set_total((ctx.total or 0) + vtotal)
-            variants_import_page(page, ctx, price_type=price_type, seen_offers=seen_offers)
-            planner.added(page.count)
+        with CatalogWriters(ctx) as writers:
+            for page in client.iter_pages("product", filters=filters, order=LIST_ORDER, parallel=PAGES_IN_FLIGHT,
+                                          parse=PageMapper(PRODUCT_PAGE, map_product, "product", price_type)):
+                if not total:
+                    total = page.meta.size or 0
+                    ctx.set_total(total)
+                writers.write(products_import_page, page, price_type=price_type, seen_products=seen_products,
+                              seen_offers=seen_offers)
+                planner.added(page.count)
+            writers.drain()   # a variant's product must be there before the variant is written
+            vtotal = 0
+            for page in client.iter_pages("variant", filters=filters, order=LIST_ORDER, parallel=PAGES_IN_FLIGHT,
+                                          parse=PageMapper(VARIANT_PAGE, map_variant, "variant", price_type)):
+                if not vtotal:
+                    vtotal = page.meta.size or 0
+                    ctx.set_total((ctx.total or 0) + vtotal)
+                writers.write(variants_import_page, page, price_type=price_type, seen_offers=seen_offers)
+                planner.added(page.count)
         if ctx.full:
             catalog_reconcile(client, ctx, seen_folders=seen_folders, seen_products=seen_products or set(),
                               seen_offers=seen_offers or set(), price_type=price_type)
         ctx.count("requests", client.stats.requests)
         ctx.count("retries", client.stats.retries)
         ctx.count("rate_limited", client.stats.rate_limited)
+
+
+class _PageReport:
+    """What a page reports on the run (counts, record errors, progress), held until its
+    transaction has committed: a page written again after a conflict reports once."""
+
+    def __init__(self, ctx: JobContext):
+        self.full, self.since = ctx.full, ctx.since
+        self.calls: list[tuple] = []
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.calls.append(("count", key, n))
+
+    def error(self, ref: str, message: str) -> None:
+        self.calls.append(("error", ref, message))
+
+    def advance(self, n: int = 1) -> None:
+        self.calls.append(("advance", n))
+
+    def replay(self, ctx: JobContext) -> None:
+        for name, *args in self.calls:
+            getattr(ctx, name)(*args)
+
+
+class CatalogWriters:
+    """Pages of a long list written CATALOG_WRITERS at a time on PostgreSQL, each writer a thread
+    with its own connection (kept for the whole list, in a bulk session) and a transaction per
+    page; the pages' reports reach the run in page order.
+
+    Two pages written side by side never see each other's uncommitted rows, so a record listed
+    in both (offset paging on moving data) or a SKU used in both would pass both lookups; the
+    unique keys stop the later page (a unique violation, or a deadlock PostgreSQL breaks), and
+    that page is written again alone once the other has committed, when its lookups see it: the
+    outcome is the serial one. SQLite, or a caller's open transaction: pages are written in turn
+    in the caller's thread."""
+
+    def __init__(self, ctx: JobContext, writers: int = CATALOG_WRITERS):
+        self.ctx = ctx
+        self.writers = writers if writers > 1 and _writes_in_threads(Product) else 0
+        self.threads: list[ThreadPoolExecutor] = []   # one thread each: a page goes to a known writer
+        self.writing: list[tuple] = []   # (future, report, func, page, options), oldest first
+        self.written = 0
+        self.conflicts = 0
+
+    def __enter__(self) -> "CatalogWriters":
+        for i in range(self.writers):
+            thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"moysklad-catalog-write-{i}")
+            self.threads.append(thread)
+            thread.submit(_session_open).result()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.drain()
+        finally:
+            # after a failure, the pages in flight end first; then each writer's session closes
+            for thread in self.threads:
+                thread.submit(_session_close)
+                thread.shutdown(wait=True)
+            if self.conflicts:
+                self.ctx.count("pages_rewritten", self.conflicts)
+
+    def write(self, func, page, **options) -> None:
+        if not self.writers:
+            func(page, self.ctx, **options)
+            return
+        while len(self.writing) >= self.writers:
+            self._finish_oldest()
+        report = _PageReport(self.ctx)
+        thread = self.threads[self.written % self.writers]   # the oldest page's writer: free now
+        self.written += 1
+        self.writing.append((thread.submit(func, page, report, **options), report, func, page, options))
+
+    def drain(self) -> None:
+        while self.writing:
+            self._finish_oldest()
+
+    def _finish_oldest(self) -> None:
+        future, report, func, page, options = self.writing.pop(0)
+        try:
+            future.result()
+        except Exception as exc:
+            if not _collided(exc):
+                raise
+            log.info("moysklad-catalog: a page collided with the one written beside it (%s); written again alone",
+                     str(exc).splitlines()[0][:200])
+            self.conflicts += 1
+            self.drain()   # the others commit first: the page's lookups then see their rows
+            func(page, self.ctx, **options)
+            return
+        report.replay(self.ctx)
+
+
+def _collided(exc: BaseException) -> bool:
+    """A unique key another transaction holds, or a deadlock PostgreSQL broke (Django's wrapper
+    or psycopg's own error: COPY raises the latter)."""
+    return any(isinstance(e, (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected))
+               for e in (exc, exc.__cause__))
+
+
+_writer_session = threading.local()
+
+
+def _session_open() -> None:
+    """A writer thread's connection in a bulk session for as long as the thread writes."""
+    _writer_session.stack = ExitStack()
+    _writer_session.stack.enter_context(bulk_session())
+
+
+def _session_close() -> None:
+    try:
+        _writer_session.stack.close()
+    finally:
+        connections.close_all()  # this thread's connections only
 
 
 def folders_import(client: MoySkladClient, ctx: JobContext) -> set[str]:
@@ -490,7 +614,7 @@ def stock_import(ctx: JobContext) -> None:
                         client.stock_bystore_current("reserve", store_id=store_ext))
 
             order = list(stores.items())
-            writers = STOCK_WRITERS if _writes_in_threads() else 0
+            writers = STOCK_WRITERS if _writes_in_threads() and STOCK_WRITERS > 1 else 0
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="moysklad-stock") as pool, \
                     ThreadPoolExecutor(max_workers=max(writers, 1), thread_name_prefix="moysklad-stock-write") as out:
                 pending = pool.submit(read, order[0][0]) if order else None
@@ -549,11 +673,12 @@ def stock_import(ctx: JobContext) -> None:
         ctx.count("requests", client.stats.requests)
 
 
-def _writes_in_threads() -> bool:
-    """Stores are written in threads of their own (each with its own connection and transaction)
-    on PostgreSQL, unless the caller holds a transaction: then everything is written in it."""
-    connection = connections[router.db_for_write(StockLevel)]
-    return connection.vendor == "postgresql" and not connection.in_atomic_block and STOCK_WRITERS > 1
+def _writes_in_threads(model=StockLevel) -> bool:
+    """Stores (and catalog pages) are written in threads of their own (each with its own
+    connection and transaction) on PostgreSQL, unless the caller holds a transaction: then
+    everything is written in it."""
+    connection = connections[router.db_for_write(model)]
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
 
 
 def _in_own_connection(func, *args, **kwargs):
