@@ -246,7 +246,11 @@ def plan(chosen: list[Scenario], dbs: list[Database], quick: bool) -> tuple[floa
 
 
 def write_results(path: Path, results: list[ScenarioResult], *, meta: dict, merge: bool) -> None:
-    entries = [r.as_dict() for r in results]
+    # each entry names the run that measured it: a merged file mixes runs, and machines differ
+    machine = meta.get("machine", {})
+    measured = {"date": meta.get("date"), "git": machine.get("git"),
+                "cpu_calibration_s": machine.get("cpu_calibration_s")}
+    entries = [{**r.as_dict(), "measured": measured} for r in results]
     if merge and path.exists():
         try:
             previous = json.loads(path.read_text())

@@ -564,12 +564,27 @@ def machine_info() -> dict:
                 info["memory_gb"] = round(int(line.split()[1]) / 1024 / 1024, 1)
     with contextlib.suppress(OSError):
         info["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    info["cpu_calibration_s"] = cpu_calibration()
     with contextlib.suppress(Exception):
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
                                capture_output=True, text=True)
         info["git"] = commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     return info
+
+
+def cpu_calibration(rounds: int = 3) -> float:
+    """Seconds one core takes for a fixed pure-Python loop (best of `rounds`): the same code ran
+    1.9x slower on one machine of this kind than on another, so figures from different runs are
+    compared only with this beside them."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        total = 0
+        for i in range(5_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
 
 
 def load_average() -> list[float]:

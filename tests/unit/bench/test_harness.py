@@ -2,6 +2,8 @@
 table and time report say per database what was met and what was missed. No scenario runs here."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bench import harness
@@ -77,3 +79,16 @@ def test_databases_default_to_both_and_quick_to_one(monkeypatch, quick, expected
     monkeypatch.setattr(harness, "postgres_reachable", lambda url: "")
     dbs, _ = harness.databases(None, quick)
     assert [d.kind for d in dbs] == (["postgresql"] if quick else ["sqlite", "postgresql"]), expected
+
+
+def test_merged_results_keep_the_run_and_machine_speed_that_measured_each_entry(tmp_path):
+    path = tmp_path / "results.json"
+    first = {"date": "run-1", "machine": {"git": "aaa", "cpu_calibration_s": 0.5}}
+    harness.write_results(path, [_result("sqlite", 1.0, 50), _result("postgresql", 1.0, 70)], meta=first, merge=True)
+    second = {"date": "run-2", "machine": {"git": "bbb", "cpu_calibration_s": 0.25}}
+    harness.write_results(path, [_result("postgresql", 1.1, 60)], meta=second, merge=True)
+    saved = json.loads(path.read_text())
+    by_db = {e["db"]: e["measured"] for e in saved["results"]}
+    assert by_db["sqlite"] == {"date": "run-1", "git": "aaa", "cpu_calibration_s": 0.5}
+    assert by_db["postgresql"] == {"date": "run-2", "git": "bbb", "cpu_calibration_s": 0.25}
+    assert saved["merged_with_previous_run_of"] == "run-1"
