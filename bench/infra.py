@@ -567,8 +567,9 @@ def machine_info() -> dict:
     info["cpu_calibration_s"] = cpu_calibration()
     with contextlib.suppress(Exception):
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":!bench/results.json", ":!bench/results-quick.json"],  # our own output
+                               cwd=ROOT, capture_output=True, text=True)
         info["git"] = commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     return info
 
