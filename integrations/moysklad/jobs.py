@@ -182,8 +182,7 @@ class _PageReport:
     """What a page reports on the run (counts, record errors, progress), held until its
     transaction has committed: a page written again after a conflict reports once."""
 
-    def __init__(self, ctx: JobContext):
-        self.full, self.since = ctx.full, ctx.since
+    def __init__(self):
         self.calls: list[tuple] = []
 
     def count(self, key: str, n: int = 1) -> None:
@@ -221,10 +220,14 @@ class CatalogWriters:
         self.conflicts = 0
 
     def __enter__(self) -> "CatalogWriters":
-        for i in range(self.writers):
-            thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"moysklad-catalog-write-{i}")
-            self.threads.append(thread)
-            thread.submit(_session_open).result()
+        try:
+            for i in range(self.writers):
+                thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"moysklad-catalog-write-{i}")
+                self.threads.append(thread)
+                thread.submit(_session_open).result()
+        except BaseException:
+            self.__exit__(None, None, None)   # close the sessions already open
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -245,7 +248,7 @@ class CatalogWriters:
             return
         while len(self.writing) >= self.writers:
             self._finish_oldest()
-        report = _PageReport(self.ctx)
+        report = _PageReport()
         thread = self.threads[self.written % self.writers]   # the oldest page's writer: free now
         self.written += 1
         self.writing.append((thread.submit(func, page, report, **options), report, func, page, options))
@@ -288,7 +291,9 @@ def _session_open() -> None:
 
 def _session_close() -> None:
     try:
-        _writer_session.stack.close()
+        if getattr(_writer_session, "stack", None) is not None:
+            _writer_session.stack.close()
+            _writer_session.stack = None
     finally:
         connections.close_all()  # this thread's connections only
 
