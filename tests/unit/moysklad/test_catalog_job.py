@@ -214,6 +214,36 @@ def test_overlapping_pages_with_the_same_record_twice_land_once(ms):
     assert Product.objects.get().name == "Новее" and Offer.objects.count() == 1
 
 
+def test_a_record_on_two_pages_of_a_first_import_lands_once(ms, settings):
+    """Offset paging on moving data lists a record again on a later page of the first import:
+    the later page updates what the earlier one wrote."""
+    settings.MOYSKLAD = {**settings.MOYSKLAD, "PAGE_SIZE": 1}
+    row = ms.product(simple(ms, 1))
+    simple(ms, 2)
+    newer = {**row, "name": "Новее", "updated": format_msk(parse_msk(row["updated"]) + 60_000)}
+    ms.faults.add(kind="rows", count=1, path_contains="entity/product", params={"offset": "1"}, body=[newer])
+    r = run()
+    assert_ok(r)
+    assert r.error_count == 0
+    assert r.counts["products_created"] == 2 and r.counts["products_updated"] == 1
+    assert sorted(Product.objects.values_list("name", flat=True)) == ["Новее", "Товар 2"]
+    assert sorted(Offer.objects.values_list("sku", flat=True)) == ["ART-1", "ART-2"]
+    assert ProductBinding.objects.count() == OfferBinding.objects.count() == 2
+
+
+@pytest.mark.parametrize("page_size", [10, 1])
+def test_a_duplicate_sku_in_a_first_import_is_recorded_once(ms, settings, page_size):
+    """Two records with one article, on one page or on two: the first keeps the SKU and the other
+    is recorded once."""
+    settings.MOYSKLAD = {**settings.MOYSKLAD, "PAGE_SIZE": page_size}
+    simple(ms, 1)
+    simple(ms, 2, article="ART-1")
+    r = run()
+    assert_ok(r)
+    assert r.error_count == 1 and "duplicate SKU 'ART-1'" in r.errors[0]["error"]
+    assert list(Offer.objects.values_list("sku", flat=True)) == ["ART-1"]
+
+
 def test_bindings_are_unique_in_the_database(catalog):
     assert_ok(run())
     existing = ProductBinding.objects.first()
