@@ -17,31 +17,31 @@ from typing import Any
 import msgspec
 
 
-class PriceTypeRef(msgspec.Struct, frozen=True):
+class PriceTypeRef(msgspec.Struct, frozen=True, gc=False):
     id: str = ""
     name: str = ""
     externalCode: str = ""
 
 
-class SalePrice(msgspec.Struct):
+class SalePrice(msgspec.Struct, gc=False):
     value: Decimal | None = None           # kopecks, decoded exactly from the JSON number
     priceType: PriceTypeRef | None = None
 
 
-class MetaRef(msgspec.Struct):
+class MetaRef(msgspec.Struct, gc=False):
     href: str = ""
 
 
-class Ref(msgspec.Struct):
+class Ref(msgspec.Struct, gc=False):
     meta: MetaRef | None = None
 
 
-class Characteristic(msgspec.Struct):
+class Characteristic(msgspec.Struct, gc=False):
     name: str = ""
     value: Any = None
 
 
-class ProductRow(msgspec.Struct):
+class ProductRow(msgspec.Struct, gc=False):
     id: str
     name: str | None = None
     code: str | None = None
@@ -58,7 +58,7 @@ class ProductRow(msgspec.Struct):
     effectiveVat: float | None = None
 
 
-class VariantRow(msgspec.Struct):
+class VariantRow(msgspec.Struct, gc=False):
     id: str
     name: str | None = None
     code: str | None = None
