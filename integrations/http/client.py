@@ -271,6 +271,7 @@ class BaseClient:
                                                system=self.system, method=method, url=url) from exc
             finally:
                 self._release()
+        _free_when_dropped(response)
         elapsed_ms = (time.monotonic() - started) * 1000
         with self.stats.lock:
             self.stats.requests += 1
@@ -321,6 +322,15 @@ class BaseClient:
                 f"{len(response.content)} bytes, starting {response.text[:80]!r})",
                 system=self.system, method="GET", url=str(response.request.url), status=response.status_code,
                 body=response.text) from exc
+
+
+def _free_when_dropped(response: httpx.Response) -> None:
+    """httpx binds a response's stream back to the response (to stamp `elapsed` on close): a
+    reference cycle, so a response - a MoySklad page holds 4 MB of JSON - lives on after its
+    last use until the cyclic collector's next full pass. The body is read by now: the stream is
+    replaced by the body itself and the response is freed as soon as it is dropped."""
+    if response.is_stream_consumed and response.is_closed:
+        response.stream = httpx.ByteStream(response.content)
 
 
 def _refused_redirect(response: httpx.Response) -> bool:
