@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from syncsite import gctune
 from syncsite.leases import Lease, lease_seconds
 
 from .http.errors import NotConfigured
@@ -149,7 +150,7 @@ def run_job(spec: JobSpec, *, full: bool = False, trigger: str = "beat",
         # Each renewal of the lock also marks the run alive for the admin's sync-health view.
         lease.on_beat = lambda: JobRun.objects.filter(pk=run.pk).update(heartbeat_at=Now())
         try:
-            with lease.kept_alive():
+            with lease.kept_alive(), gctune.for_bulk_work():
                 spec.func(ctx)
         except NotConfigured as exc:
             _finish(ctx, JobRun.Status.NOT_CONFIGURED, str(exc), lease=lease)
