@@ -124,3 +124,23 @@ def test_a_writer_that_fails_fails_the_run_and_its_page_leaves_nothing(paged, mo
     assert r.status == JobRun.Status.FAILED and "disk full" in r.message
     # every product that landed has its binding: no page was half-written
     assert Product.objects.count() == ProductBinding.objects.count() < 5
+
+
+def test_bad_rows_on_pages_written_side_by_side_are_recorded_once_each(paged):
+    """A page's record errors reach the run from the writer's report, once, after it committed."""
+    gone = paged.add_folder("Удалённая")
+    for i in range(1, 7):
+        paged.add_product(name=f"Товар {i}", article=f"ART-{i}", code=f"{i:05d}", salePrice=1000)
+    paged.add_product(name="Без папки", article="ART-7", code="00007", salePrice=1000, productFolder=gone)
+    paged.delete_folder(gone)
+    paged.add_product(name="Дубль", article="ART-1", code="00008", salePrice=1000)   # a later page: SKU taken
+    paged.faults.add(kind="rows", count=1, path_contains="entity/product", params={"offset": "6"},
+                     body=["garbage"])   # on the last page: an extra row elsewhere would shift the offsets
+    r = run()
+    assert r.status == JobRun.Status.SUCCESS, (r.message, r.errors)
+    text = [e["error"] for e in r.errors]
+    assert r.error_count == 3 and len(text) == 3, text
+    assert sum("malformed product row" in t for t in text) == 1
+    assert sum("unknown folder" in t for t in text) == 1
+    assert sum("duplicate SKU 'ART-1'" in t for t in text) == 1
+    assert Offer.objects.count() == 7 and Offer.objects.get(sku="ART-7").product.category is None
