@@ -594,7 +594,6 @@ def _copy_rows(cursor, connection, table: str, columns: list[str], rows: Iterabl
                converters: list) -> None:
     qn = connection.ops.quote_name
     sql = f"COPY {table} ({', '.join(qn(c) for c in columns)}) FROM STDIN"
-    converters = list(converters) + [None] * (len(columns) - len(converters))
     plain = all(c is None for c in converters)
     with cursor.copy(sql) as copy:
         write = copy.write_row
@@ -640,7 +639,7 @@ def bulk_insert(model: type[M], rows: Sequence[Sequence], *, fields: list[str], 
     given = [by_attname[name] for name in fields]
     if connection.vendor == "postgresql" and not keys and pk.attname not in fields:
         columns = [f.column for f in given] + [f.column for f in extra_fields]
-        converters = [_copy_value(f, connection) for f in given]
+        converters = [_copy_value(f, connection) for f in given] + [None] * len(extra_fields)
         extra = _copy_constants(extra_fields, extra_values, connection)
         with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
             _copy_rows(cursor, connection, connection.ops.quote_name(opts.db_table), columns,
@@ -649,7 +648,7 @@ def bulk_insert(model: type[M], rows: Sequence[Sequence], *, fields: list[str], 
     if connection.vendor == "postgresql" and pk.attname not in fields:
         ids = allocate_ids(model, len(rows))
         columns = [pk.column] + [f.column for f in given] + [f.column for f in extra_fields]
-        converters = [None] + [_copy_value(f, connection) for f in given]
+        converters = [None] + [_copy_value(f, connection) for f in given] + [None] * len(extra_fields)
         extra = _copy_constants(extra_fields, extra_values, connection)
         with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
             _copy_rows(cursor, connection, connection.ops.quote_name(opts.db_table), columns,
