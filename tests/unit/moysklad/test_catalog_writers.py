@@ -144,3 +144,16 @@ def test_bad_rows_on_pages_written_side_by_side_are_recorded_once_each(paged):
     assert sum("unknown folder" in t for t in text) == 1
     assert sum("duplicate SKU 'ART-1'" in t for t in text) == 1
     assert Offer.objects.count() == 7 and Offer.objects.get(sku="ART-7").product.category is None
+
+
+def test_a_page_cut_short_fails_the_run_while_the_pages_before_it_commit_whole(paged, sandbox_respx):
+    for i in range(1, 6):
+        paged.add_product(name=f"Товар {i}", article=f"ART-{i}", code=f"{i:05d}", salePrice=1000)
+    in_order = sandbox_respx.client().get("/entity/product", params={"order": "id"}).json()["rows"]
+    whole = sandbox_respx.client().get("/entity/product", params={"order": "id", "limit": 2, "offset": 2}).content
+    paged.faults.add(status=200, count=None, path_contains="entity/product?", params={"offset": "2"},
+                     body=whole[: len(whole) // 2])
+    r = run()
+    assert r.status == JobRun.Status.FAILED and "not JSON" in r.message
+    assert sorted(Offer.objects.values_list("sku", flat=True)) == sorted(row["article"] for row in in_order[:2])
+    assert Product.objects.count() == ProductBinding.objects.count() == 2
