@@ -43,17 +43,21 @@ class Product(models.Model):
     # When the name was last edited on the site (admin); MoySklad wins only if its edit is newer.
     name_edited_at = models.DateTimeField(_("name edited at"), null=True, blank=True)
     # Site-owned: sync never writes these.
-    slug = models.SlugField(_("slug"), max_length=255, blank=True)
+    slug = models.SlugField(_("slug"), max_length=255, blank=True, db_index=False)
     seo_title = models.CharField(_("SEO title"), max_length=255, blank=True)
     seo_description = models.TextField(_("SEO description"), blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("product")
         verbose_name_plural = _("products")
         ordering = ("name",)
-        indexes = [models.Index(fields=["updated_at", "id"])]
+        # Every index is paid for on each row a catalog import writes, so no two serve one
+        # query: (updated_at, id) also answers updated_at alone, and text columns get a plain
+        # index only (Django's extra `_like` one serves LIKE 'x%', which nothing here asks).
+        indexes = [models.Index(fields=["updated_at", "id"]),
+                   models.Index(fields=["slug"], name="product_slug")]
 
     def __str__(self) -> str:
         return self.name
@@ -78,7 +82,7 @@ class Offer(models.Model):
     and supplier mapping points at."""
 
     product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="offers")
-    sku = models.CharField(_("SKU"), max_length=255, unique=True)
+    sku = models.CharField(_("SKU"), max_length=255)
     name = models.CharField(_("name"), max_length=512)
     is_variant = models.BooleanField(_("is variant"), default=False)
     characteristics = models.JSONField(_("characteristics"), default=dict, blank=True)
@@ -96,6 +100,8 @@ class Offer(models.Model):
         verbose_name = _("offer")
         verbose_name_plural = _("offers")
         ordering = ("sku",)
+        # A constraint rather than unique=True: the same unique index, without the `_like` twin.
+        constraints = [models.UniqueConstraint(fields=["sku"], name="offer_sku_unique")]
 
     def __str__(self) -> str:
         return f"{self.sku} {self.name}"
@@ -106,14 +112,17 @@ class Offer(models.Model):
 
 
 class Barcode(models.Model):
-    offer = models.ForeignKey(Offer, verbose_name=_("offer"), on_delete=models.CASCADE, related_name="barcodes")
+    # offer: no index of its own, barcode_unique_per_offer (offer, value) serves lookups by offer
+    offer = models.ForeignKey(Offer, verbose_name=_("offer"), on_delete=models.CASCADE, related_name="barcodes",
+                              db_index=False)
     kind = models.CharField(_("kind"), max_length=16, default="ean13")
-    value = models.CharField(_("value"), max_length=64, db_index=True)
+    value = models.CharField(_("value"), max_length=64)
 
     class Meta:
         verbose_name = _("barcode")
         verbose_name_plural = _("barcodes")
         constraints = [models.UniqueConstraint(fields=["offer", "value"], name="barcode_unique_per_offer")]
+        indexes = [models.Index(fields=["value"], name="barcode_value")]
 
     def __str__(self) -> str:
         return self.value

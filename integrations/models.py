@@ -36,15 +36,17 @@ class Binding(models.Model):
 
 
 def _binding_constraints(prefix: str, local: str) -> list:
+    """The local row first in its unique key: that index then also serves every lookup and
+    cascade by the local row, and the foreign key needs no index of its own (db_index=False)."""
     return [
         models.UniqueConstraint(fields=["system", "external_id"], name=f"{prefix}_unique_external"),
-        models.UniqueConstraint(fields=["system", local], name=f"{prefix}_unique_local"),
+        models.UniqueConstraint(fields=[local, "system"], name=f"{prefix}_unique_local"),
     ]
 
 
 class CategoryBinding(Binding):
     category = models.ForeignKey("catalog.Category", verbose_name=_("category"), on_delete=models.CASCADE,
-                                 related_name="bindings")
+                                 related_name="bindings", db_index=False)
 
     class Meta:
         verbose_name = _("category binding")
@@ -54,7 +56,7 @@ class CategoryBinding(Binding):
 
 class ProductBinding(Binding):
     product = models.ForeignKey("catalog.Product", verbose_name=_("product"), on_delete=models.CASCADE,
-                                related_name="bindings")
+                                related_name="bindings", db_index=False)
 
     class Meta:
         verbose_name = _("product binding")
@@ -66,7 +68,7 @@ class OfferBinding(Binding):
     """MoySklad: the product id (no variants) or the variant id — the stock reports' assortmentId."""
 
     offer = models.ForeignKey("catalog.Offer", verbose_name=_("offer"), on_delete=models.CASCADE,
-                              related_name="bindings")
+                              related_name="bindings", db_index=False)
     kind = models.CharField(_("kind"), max_length=16, default="product", help_text=_("product or variant"))
 
     class Meta:
@@ -77,7 +79,7 @@ class OfferBinding(Binding):
 
 class WarehouseBinding(Binding):
     warehouse = models.ForeignKey("stock.Warehouse", verbose_name=_("warehouse"), on_delete=models.CASCADE,
-                                  related_name="bindings")
+                                  related_name="bindings", db_index=False)
 
     class Meta:
         verbose_name = _("warehouse binding")
