@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import reprlib
 import sqlite3
 import uuid
 from contextlib import contextmanager
@@ -22,6 +24,7 @@ from django.db import connections, models, router, transaction
 from django.db.models import Field
 from django.db.models.constants import OnConflict
 from django.db.models.lookups import In
+from psycopg.types.json import Jsonb
 
 M = TypeVar("M", bound=models.Model)
 
@@ -512,8 +515,8 @@ class PlannerStats:
 # ------------------------------------------------------------------------------------------------
 # COPY-based writes: bulk_insert, bulk_upsert
 # ------------------------------------------------------------------------------------------------
-# On PostgreSQL a page of rows travels as one COPY (psycopg formats each row in C) - into the
-# table itself when every row is new, else into a temporary table from which one
+# On PostgreSQL a page of rows travels as one binary COPY (typed by the fields; psycopg formats
+# each row in C) - into the table itself when every row is new, else into a temporary table from which one
 # `INSERT … ON CONFLICT … DO UPDATE … WHERE (something differs)` writes only what really changed
 # and returns those keys. SQLite has no COPY: the same effects with multi-row INSERTs, and the
 # comparison made in Python against the rows read back.
@@ -555,33 +558,33 @@ def _fill_values(model: type[models.Model], fields: list[str], touch: dict | Non
 
 
 def _copy_value(field: Field, connection):
-    """What to hand psycopg's COPY for a value of this field (JSON and times as text, the rest as
-    is). A time is formatted once per distinct value: a page's rows mostly share their stamps, and
-    psycopg's own time dumper costs as much as the rest of a binding row."""
-    if isinstance(field, models.DateTimeField):
-        texts: dict = {}
-
-        def dump(value):
-            text = texts.get(value)
-            if text is None:
-                text = value.isoformat() if isinstance(value, datetime) else value
-                if len(texts) < 10_000:
-                    texts[value] = text
-            return text
-        return dump
+    """What COPY needs done to a value of this field in Python, or None for nothing: JSON is
+    wrapped for psycopg's jsonb dumper (with the field's encoder, or msgspec - several times
+    faster than json.dumps, the same JSON). Everything else goes as the value itself, in binary:
+    psycopg's C dumpers write ints, text, times and decimals without a Python call per value, and
+    PostgreSQL reads them without parsing text (a page of bindings: ~4x less of our CPU)."""
     if isinstance(field, models.JSONField):
         encoder = field.encoder
-        if encoder is None:   # msgspec: several times faster than json.dumps, same JSON
-            encode = msgspec.json.encode
-
-            def dump(value):
-                return None if value is None else encode(value).decode()
-            return dump
+        if encoder is None:
+            dumps = msgspec.json.encode
+        else:
+            def dumps(value, _cls=encoder):
+                return json.dumps(value, cls=_cls, ensure_ascii=False)
 
         def dump(value):
-            return None if value is None else json.dumps(value, cls=encoder, ensure_ascii=False)
+            return None if value is None else Jsonb(value, dumps=dumps)
         return dump
     return None
+
+
+_TYPE_NAMES = {"timestamp with time zone": "timestamptz", "double precision": "float8"}
+
+
+def _copy_type(field: Field, connection) -> str:
+    """The PostgreSQL type a binary COPY must send for this field's column ("varchar(255)" ->
+    "varchar"): binary values are typed, so an int8 sent to an int4 column would be refused."""
+    db_type = re.sub(r"\(.*\)", "", field.db_type(connection) or "").strip()
+    return _TYPE_NAMES.get(db_type, db_type)
 
 
 def _copy_constants(fields: list[Field], values: list, connection) -> tuple:
@@ -590,19 +593,31 @@ def _copy_constants(fields: list[Field], values: list, connection) -> tuple:
     return tuple(v if d is None or v is None else d(v) for d, v in zip(dumps, values))
 
 
-def _copy_rows(cursor, connection, table: str, columns: list[str], rows: Iterable[Sequence],
-               converters: list) -> None:
+def _copy_rows(cursor, connection, table: str, fields: list[Field], rows: Iterable[Sequence],
+               converters: list | None = None) -> None:
+    """COPY `rows` (tuples in the order of `fields`) into `table`'s columns of those fields, in
+    binary. `converters`: one per field (None: the value as is); by default _copy_value's."""
     qn = connection.ops.quote_name
-    sql = f"COPY {table} ({', '.join(qn(c) for c in columns)}) FROM STDIN"
+    sql = f"COPY {table} ({', '.join(qn(f.column) for f in fields)}) FROM STDIN (FORMAT BINARY)"
+    if converters is None:
+        converters = [_copy_value(f, connection) for f in fields]
     plain = all(c is None for c in converters)
-    with cursor.copy(sql) as copy:
-        write = copy.write_row
-        if plain:
-            for row in rows:
-                write(row)
-        else:
-            for row in rows:
-                write([v if c is None else c(v) for v, c in zip(row, converters)])
+    row = None
+    try:
+        with cursor.copy(sql) as copy:
+            copy.set_types([_copy_type(f, connection) for f in fields])
+            write = copy.write_row
+            if plain:
+                for row in rows:
+                    write(row)
+            else:
+                for row in rows:
+                    write([v if c is None else c(v) for v, c in zip(row, converters)])
+    except (TypeError, ValueError, OverflowError) as exc:
+        # A value of the wrong Python type (a float for a decimal, a naive time): name the table,
+        # the columns and the row, which the dumper's own message does not.
+        columns = ", ".join(f"{f.column} {_copy_type(f, connection)}" for f in fields)
+        raise TypeError(f"COPY into {table} ({columns}): cannot write row {reprlib.repr(row)}: {exc}") from exc
 
 
 def allocate_ids(model: type[models.Model], count: int) -> list[int] | None:
@@ -638,20 +653,18 @@ def bulk_insert(model: type[M], rows: Sequence[Sequence], *, fields: list[str], 
     by_attname = {f.attname: f for f in opts.concrete_fields}
     given = [by_attname[name] for name in fields]
     if connection.vendor == "postgresql" and not keys and pk.attname not in fields:
-        columns = [f.column for f in given] + [f.column for f in extra_fields]
         converters = [_copy_value(f, connection) for f in given] + [None] * len(extra_fields)
         extra = _copy_constants(extra_fields, extra_values, connection)
         with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
-            _copy_rows(cursor, connection, connection.ops.quote_name(opts.db_table), columns,
+            _copy_rows(cursor, connection, connection.ops.quote_name(opts.db_table), given + extra_fields,
                        ((*row, *extra) for row in rows) if extra else rows, converters)
         return []
     if connection.vendor == "postgresql" and pk.attname not in fields:
         ids = allocate_ids(model, len(rows))
-        columns = [pk.column] + [f.column for f in given] + [f.column for f in extra_fields]
         converters = [None] + [_copy_value(f, connection) for f in given] + [None] * len(extra_fields)
         extra = _copy_constants(extra_fields, extra_values, connection)
         with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
-            _copy_rows(cursor, connection, connection.ops.quote_name(opts.db_table), columns,
+            _copy_rows(cursor, connection, connection.ops.quote_name(opts.db_table), [pk, *given, *extra_fields],
                        ((i, *row, *extra) for i, row in zip(ids, rows)), converters)
         return ids
     names = [f.attname for f in given] + [f.attname for f in extra_fields]
@@ -682,7 +695,7 @@ def copy_to_temp(cursor, model: type[models.Model], fields: list[str], rows: Ite
     by_attname = {f.attname: f for f in model._meta.concrete_fields}
     given = [by_attname[name] for name in fields]
     temp = _temp_table(cursor, connection, model, given)
-    _copy_rows(cursor, connection, temp, [f.column for f in given], rows, [_copy_value(f, connection) for f in given])
+    _copy_rows(cursor, connection, temp, given, rows)
     return temp
 
 
@@ -823,8 +836,7 @@ def bulk_update(model: type[M], rows: Sequence[Sequence], *, fields: list[str], 
         k = qn(given[0].column)
         with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
             temp = _temp_table(cursor, connection, model, given)
-            _copy_rows(cursor, connection, temp, [f.column for f in given], rows,
-                       [_copy_value(f, connection) for f in given])
+            _copy_rows(cursor, connection, temp, given, rows)
             cursor.execute(f"UPDATE {qn(opts.db_table)} AS t SET {', '.join(sets)} FROM {temp} s "
                            f"WHERE t.{k} = s.{k} AND ({differs}) RETURNING t.{k}", list(touch.values()))
             return [row[0] for row in cursor.fetchall()]

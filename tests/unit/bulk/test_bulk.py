@@ -32,8 +32,8 @@ def test_bulk_insert_writes_json_and_decimal_columns():
 
 
 def test_times_keep_their_instant_whatever_their_offset_and_repeats():
-    """COPY gets each distinct time as text once: the same instant in another offset, a repeated
-    stamp, a microsecond and None all land as given (insert, and upsert through its temp table)."""
+    """The same instant in another offset, a repeated stamp, a microsecond and None all land as
+    given (insert, and upsert through its temp table)."""
     from zoneinfo import ZoneInfo
 
     utc = timezone.now().replace(microsecond=123456)
@@ -131,3 +131,18 @@ def test_many_rows_are_written_a_slice_at_a_time_in_one_transaction():
             bulk_upsert(ProductBinding, changed, fields=["system", "external_id", "product_id", "external_code"],
                         unique_fields=["system", "external_id"], update_fields=["product_id", "external_code"])
     assert not ProductBinding.objects.filter(external_code__endswith="!").exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="binary COPY is PostgreSQL's (SQLite takes any Python value)")
+def test_a_value_of_the_wrong_type_names_table_column_and_row_and_writes_nothing():
+    """Binary COPY sends typed values: a float for a decimal column is refused before anything is
+    written, with the table, its columns and the row in the message."""
+    from django.db import transaction
+
+    product = Product.objects.create(name="P")
+    with pytest.raises(TypeError) as caught, transaction.atomic():
+        bulk_insert(Offer, [(product.pk, "SKU-OK", "n", Decimal("1.00")), (product.pk, "SKU-BAD", "n", 10.5)],
+                    fields=["product_id", "sku", "name", "price"])
+    message = str(caught.value)
+    assert '"catalog_offer"' in message and "price numeric" in message and "SKU-BAD" in message and "10.5" in message
+    assert not Offer.objects.exists()
