@@ -583,8 +583,14 @@ _TYPE_NAMES = {"timestamp with time zone": "timestamptz", "double precision": "f
 def _copy_type(field: Field, connection) -> str:
     """The PostgreSQL type a binary COPY must send for this field's column ("varchar(255)" ->
     "varchar"): binary values are typed, so an int8 sent to an int4 column would be refused."""
-    db_type = re.sub(r"\(.*\)", "", field.db_type(connection) or "").strip()
-    return _TYPE_NAMES.get(db_type, db_type)
+    name = _COPY_TYPES.get(field)
+    if name is None:
+        db_type = re.sub(r"\(.*\)", "", field.db_type(connection) or "").strip()
+        name = _COPY_TYPES[field] = _TYPE_NAMES.get(db_type, db_type)
+    return name
+
+
+_COPY_TYPES: dict[Field, str] = {}   # a field's column type does not change while the process runs
 
 
 def _copy_constants(fields: list[Field], values: list, connection) -> tuple:
