@@ -37,6 +37,8 @@ from http import HTTPStatus
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, quote, urlencode
 
+import msgspec
+
 log = logging.getLogger("integrations.sandbox")
 
 JSON_CONTENT_TYPE = "application/json;charset=utf-8"
@@ -119,10 +121,12 @@ class Response:
 
 
 def dumps(obj: Any, *, pretty: bool = False) -> bytes:
-    """Compact UTF-8 JSON (Cyrillic stays readable, like the real APIs answer)."""
+    """Compact UTF-8 JSON (Cyrillic stays readable, like the real APIs answer). msgspec writes the
+    same JSON as json.dumps (an exponent without "+") at several times the speed: a full catalog is
+    640 MB of it, and the sandbox stands in for a server whose CPU is not ours."""
     if pretty:
         return json.dumps(obj, ensure_ascii=False, indent=2).encode("utf-8")
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return msgspec.json.encode(obj)
 
 
 def json_response(obj: Any, status: int = 200, headers: Iterable[tuple[str, str]] = (),
