@@ -557,12 +557,21 @@ def _fill_values(model: type[models.Model], fields: list[str], touch: dict | Non
     return extra_fields, extra_values
 
 
-def _copy_value(field: Field, connection):
-    """What COPY needs done to a value of this field in Python, or None for nothing: JSON is
-    wrapped for psycopg's jsonb dumper (with the field's encoder, or msgspec - several times
-    faster than json.dumps, the same JSON). Everything else goes as the value itself, in binary:
-    psycopg's C dumpers write ints, text, times and decimals without a Python call per value, and
-    PostgreSQL reads them without parsing text (a page of bindings: ~4x less of our CPU)."""
+def _copy_binary(fields: Sequence[Field]) -> bool:
+    """Whether COPY sends these columns in binary: yes, unless one is a decimal. In binary,
+    psycopg's C dumpers take ints, text and times as they are (no Python call per value) and
+    PostgreSQL reads them without parsing text - a page of bindings costs ~4x less of our CPU. But
+    its binary decimal dumper goes through Decimal.as_tuple() in Python, 3x its text one: a full
+    stock read (three decimals a level) writes faster in text."""
+    return not any(isinstance(f, models.DecimalField) for f in fields)
+
+
+def _copy_value(field: Field, connection, binary: bool = True):
+    """What COPY needs done to a value of this field in Python, or None for nothing. JSON: with
+    the field's encoder, or msgspec (several times faster than json.dumps, the same JSON) -
+    wrapped for psycopg's jsonb dumper in binary, as text otherwise. Times, in text only: each
+    distinct value formatted once (a page's rows mostly share their stamps, and psycopg's own
+    text dumper costs as much as the rest of a row)."""
     if isinstance(field, models.JSONField):
         encoder = field.encoder
         if encoder is None:
@@ -570,9 +579,26 @@ def _copy_value(field: Field, connection):
         else:
             def dumps(value, _cls=encoder):
                 return json.dumps(value, cls=_cls, ensure_ascii=False)
+        if binary:
+            def dump(value):
+                return None if value is None else Jsonb(value, dumps=dumps)
+        else:
+            def dump(value):
+                if value is None:
+                    return None
+                text = dumps(value)
+                return text.decode() if isinstance(text, bytes) else text
+        return dump
+    if not binary and isinstance(field, models.DateTimeField):
+        texts: dict = {}
 
         def dump(value):
-            return None if value is None else Jsonb(value, dumps=dumps)
+            text = texts.get(value)
+            if text is None:
+                text = value.isoformat() if isinstance(value, datetime) else value
+                if len(texts) < 10_000:
+                    texts[value] = text
+            return text
         return dump
     return None
 
@@ -593,25 +619,30 @@ def _copy_type(field: Field, connection) -> str:
 _COPY_TYPES: dict[Field, str] = {}   # a field's column type does not change while the process runs
 
 
-def _copy_constants(fields: list[Field], values: list, connection) -> tuple:
+def _copy_constants(fields: list[Field], values: list, connection, binary: bool) -> tuple:
     """Values every row shares (defaults, auto_now times), made ready for COPY once."""
-    dumps = [_copy_value(f, connection) for f in fields]
+    dumps = [_copy_value(f, connection, binary) for f in fields]
     return tuple(v if d is None or v is None else d(v) for d, v in zip(dumps, values))
 
 
 def _copy_rows(cursor, connection, table: str, fields: list[Field], rows: Iterable[Sequence],
                converters: list | None = None) -> None:
     """COPY `rows` (tuples in the order of `fields`) into `table`'s columns of those fields, in
-    binary. `converters`: one per field (None: the value as is); by default _copy_value's."""
+    binary or text (_copy_binary). `converters`: one per field (None: the value as is), made
+    for that format; by default _copy_value's."""
     qn = connection.ops.quote_name
-    sql = f"COPY {table} ({', '.join(qn(f.column) for f in fields)}) FROM STDIN (FORMAT BINARY)"
+    binary = _copy_binary(fields)
+    sql = f"COPY {table} ({', '.join(qn(f.column) for f in fields)}) FROM STDIN"
+    if binary:
+        sql += " (FORMAT BINARY)"
     if converters is None:
-        converters = [_copy_value(f, connection) for f in fields]
+        converters = [_copy_value(f, connection, binary) for f in fields]
     plain = all(c is None for c in converters)
     row = None
     try:
         with cursor.copy(sql) as copy:
-            copy.set_types([_copy_type(f, connection) for f in fields])
+            if binary:
+                copy.set_types([_copy_type(f, connection) for f in fields])
             write = copy.write_row
             if plain:
                 for row in rows:
@@ -620,8 +651,8 @@ def _copy_rows(cursor, connection, table: str, fields: list[Field], rows: Iterab
                 for row in rows:
                     write([v if c is None else c(v) for v, c in zip(row, converters)])
     except (TypeError, ValueError, OverflowError) as exc:
-        # A value of the wrong Python type (a float for a decimal, a naive time): name the table,
-        # the columns and the row, which the dumper's own message does not.
+        # A value of the wrong Python type (binary: a float for an integer, a naive time): name
+        # the table, the columns and the row, which the dumper's own message does not.
         columns = ", ".join(f"{f.column} {_copy_type(f, connection)}" for f in fields)
         raise TypeError(f"COPY into {table} ({columns}): cannot write row {reprlib.repr(row)}: {exc}") from exc
 
@@ -659,16 +690,18 @@ def bulk_insert(model: type[M], rows: Sequence[Sequence], *, fields: list[str], 
     by_attname = {f.attname: f for f in opts.concrete_fields}
     given = [by_attname[name] for name in fields]
     if connection.vendor == "postgresql" and not keys and pk.attname not in fields:
-        converters = [_copy_value(f, connection) for f in given] + [None] * len(extra_fields)
-        extra = _copy_constants(extra_fields, extra_values, connection)
+        binary = _copy_binary(given + extra_fields)
+        converters = [_copy_value(f, connection, binary) for f in given] + [None] * len(extra_fields)
+        extra = _copy_constants(extra_fields, extra_values, connection, binary)
         with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
             _copy_rows(cursor, connection, connection.ops.quote_name(opts.db_table), given + extra_fields,
                        ((*row, *extra) for row in rows) if extra else rows, converters)
         return []
     if connection.vendor == "postgresql" and pk.attname not in fields:
         ids = allocate_ids(model, len(rows))
-        converters = [None] + [_copy_value(f, connection) for f in given] + [None] * len(extra_fields)
-        extra = _copy_constants(extra_fields, extra_values, connection)
+        binary = _copy_binary([pk, *given, *extra_fields])
+        converters = [None] + [_copy_value(f, connection, binary) for f in given] + [None] * len(extra_fields)
+        extra = _copy_constants(extra_fields, extra_values, connection, binary)
         with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
             _copy_rows(cursor, connection, connection.ops.quote_name(opts.db_table), [pk, *given, *extra_fields],
                        ((i, *row, *extra) for i, row in zip(ids, rows)), converters)

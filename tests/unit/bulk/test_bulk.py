@@ -135,14 +135,19 @@ def test_many_rows_are_written_a_slice_at_a_time_in_one_transaction():
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="binary COPY is PostgreSQL's (SQLite takes any Python value)")
 def test_a_value_of_the_wrong_type_names_table_column_and_row_and_writes_nothing():
-    """Binary COPY sends typed values: a float for a decimal column is refused before anything is
+    """Binary COPY sends typed values: a time without its offset is refused before anything is
     written, with the table, its columns and the row in the message."""
+    from datetime import datetime
+
     from django.db import transaction
 
     product = Product.objects.create(name="P")
+    now = timezone.now()
     with pytest.raises(TypeError) as caught, transaction.atomic():
-        bulk_insert(Offer, [(product.pk, "SKU-OK", "n", Decimal("1.00")), (product.pk, "SKU-BAD", "n", 10.5)],
-                    fields=["product_id", "sku", "name", "price"])
+        bulk_insert(ProductBinding, [("moysklad", "x-ok", product.pk, now),
+                                     ("moysklad", "x-naive", product.pk, datetime(2026, 1, 2, 3, 4, 5))],
+                    fields=["system", "external_id", "product_id", "external_updated_at"])
     message = str(caught.value)
-    assert '"catalog_offer"' in message and "price numeric" in message and "SKU-BAD" in message and "10.5" in message
-    assert not Offer.objects.exists()
+    assert '"integrations_productbinding"' in message and "external_updated_at timestamptz" in message
+    assert "x-naive" in message
+    assert not ProductBinding.objects.exists()
