@@ -323,7 +323,7 @@ def _units_write(units: list[UnitIn], now: datetime) -> tuple[list[int], int, li
             ids[i] = pk
         bulk_insert(Barcode, [(pk, kind, value) for i, pk in zip(new, created)
                               for kind, value in _barcodes(units[i].barcodes)],
-                    fields=["offer_id", "kind", "value"])
+                    fields=["offer_id", "kind", "value"], keys=False)
     if old:
         upserted = bulk_upsert(Offer, [(units[i].id, *_unit_row(units[i])) for i in old], fields=["id", *OFFER_FIELDS],
                                unique_fields=["id"], update_fields=OFFER_FIELDS, touch={"updated_at": now})
@@ -357,7 +357,7 @@ def _barcodes_replace(wanted: dict[int, list[tuple[str, str]]]) -> list[int]:
         for chunk in _chunks(differ):
             Barcode.objects.filter(offer_id__in=chunk).delete()
         bulk_insert(Barcode, [(pk, kind, value) for pk in differ for kind, value in wanted[pk]],
-                    fields=["offer_id", "kind", "value"])
+                    fields=["offer_id", "kind", "value"], keys=False)
     return differ
 
 

@@ -678,8 +678,8 @@ def bulk_insert(model: type[M], rows: Sequence[Sequence], *, fields: list[str], 
     """Insert new rows given as tuples of `fields` (attnames) and return their primary keys, in
     order. Other columns get `touch` values, auto_now times or their defaults. PostgreSQL: keys
     from the sequence, then one COPY into the table; SQLite: multi-row INSERT … RETURNING.
-    `keys=False` (a log's rows nobody refers to): PostgreSQL numbers them itself during the COPY
-    and nothing is returned."""
+    `keys=False` (rows nobody refers to by their key: a log, barcodes, bindings): PostgreSQL
+    numbers them itself during the COPY (one round trip less) and nothing is returned."""
     if not rows:
         return []
     alias = router.db_for_write(model)

@@ -525,7 +525,7 @@ def _bind(model, local: str, rows: list[tuple], bound: dict, now, **extra) -> No
     new = [(MS, ext, pk, code[:255], updated, now, *tail) for ext, pk, code, updated in rows if ext not in bound]
     old = [(MS, ext, pk, code[:255], updated, now, *tail) for ext, pk, code, updated in rows if ext in bound]
     if new:
-        bulk_insert(model, new, fields=fields)
+        bulk_insert(model, new, fields=fields, keys=False)   # nothing refers to a binding's own key
     if old:
         bulk_upsert(model, old, fields=fields, unique_fields=["system", "external_id"],
                     update_fields=["external_code", "external_updated_at", "synced_at", *extra])
