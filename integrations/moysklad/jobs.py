@@ -9,7 +9,7 @@ import threading
 import time
 from collections import defaultdict
 from contextlib import ExitStack
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 from decimal import Decimal
 
@@ -623,12 +623,17 @@ def stock_import(ctx: JobContext) -> None:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="moysklad-stock") as pool, \
                     ThreadPoolExecutor(max_workers=max(writers, 1), thread_name_prefix="moysklad-stock-write") as out:
                 pending = pool.submit(read, order[0][0]) if order else None
-                writing: list = []   # stores being written, oldest first
+                writing: list = []   # stores being written
 
                 def write_slot() -> None:
+                    # Whichever writer finishes first frees the slot (stores differ in size): the
+                    # next store's read starts then, not when the oldest is done.
                     while writing and len(writing) >= writers:
-                        writing.pop(0).result()
-                        ctx.advance()
+                        done, _ = wait(writing, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            writing.remove(future)
+                            future.result()
+                            ctx.advance()
 
                 for i, (store_ext, warehouse_id) in enumerate(order):
                     if pending is None:  # deferred: at most `writers` stores are held at once

@@ -259,6 +259,54 @@ def test_full_read_writes_stores_in_threads_of_their_own_on_postgresql(stock, mo
     assert failed.status == JobRun.Status.FAILED and "disk full" in failed.message
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_next_store_is_read_when_either_writer_is_free_not_the_oldest(stock, monkeypatch):
+    """Three stores, two writers: while the first store's write is still running, the second's
+    finishes, and the third store is read then (stores differ in size; waiting for the oldest
+    left a writer idle). Were the job to wait for the oldest, the first write would wait here
+    for a read that never comes, and time out."""
+    import threading
+
+    from django.db import connection
+
+    from integrations.moysklad import jobs as ms_jobs
+    from integrations.moysklad.client import MoySkladClient
+    from stock import services
+
+    if connection.vendor != "postgresql":
+        pytest.skip("stores are written in threads on PostgreSQL only (SQLite has one writer); "
+                    "set DATABASE_URL to a PostgreSQL server to run this")
+    stock.update_store(stock.ids.old, archived=False)   # three active stores
+    third_read = threading.Event()
+    stock_reads: list[str] = []
+    real_read = MoySkladClient.stock_bystore_current
+
+    def read(self, kind, **kwargs):
+        if kind == "stock":
+            stock_reads.append(kwargs.get("store_id"))
+            if len(stock_reads) == 3:
+                third_read.set()
+        return real_read(self, kind, **kwargs)
+
+    writes: list[bool] = []
+    first = threading.Lock()
+    real_write = services.stock_levels_set
+
+    def write(**kwargs):
+        if first.acquire(blocking=False):   # the first store written waits for the third one's read
+            writes.append(third_read.wait(timeout=5))
+        else:
+            writes.append(True)
+        return real_write(**kwargs)
+
+    monkeypatch.setattr(MoySkladClient, "stock_bystore_current", read)
+    monkeypatch.setattr(ms_jobs, "stock_levels_set", write)
+    r = run(full=True)
+    assert writes == [True, True, True]
+    assert len(set(stock_reads)) == 3 and r.counts["full_read"] == 1
+    assert figures("ALS-01", "main") == (10, 4, 6) and figures("ALS-01", "old") == (100, 0, 100)
+
+
 def test_full_read_inside_a_transaction_writes_in_it(stock, monkeypatch):
     """A caller's open transaction (a test, a management shell's atomic block) keeps the writes in
     the caller's thread: a thread of its own could not see the caller's uncommitted rows."""
