@@ -515,8 +515,9 @@ class PlannerStats:
 # ------------------------------------------------------------------------------------------------
 # COPY-based writes: bulk_insert, bulk_upsert
 # ------------------------------------------------------------------------------------------------
-# On PostgreSQL a page of rows travels as one binary COPY (typed by the fields; psycopg formats
-# each row in C) - into the table itself when every row is new, else into a temporary table from which one
+# On PostgreSQL a page of rows travels as one COPY (binary unless a column is a decimal, see
+# _copy_binary; psycopg formats each row in C) - into the table itself when every row is new, else
+# into a temporary table from which one
 # `INSERT … ON CONFLICT … DO UPDATE … WHERE (something differs)` writes only what really changed
 # and returns those keys. SQLite has no COPY: the same effects with multi-row INSERTs, and the
 # comparison made in Python against the rows read back.
